@@ -1,0 +1,415 @@
+"""A Kafka broker for development and tests, run from Maven Central jars (no Docker).
+
+State lives under one root directory (default ``EDOC_VAR_DIR/kafka``)::
+
+    lib/               broker jars, fetched once per pom.xml (sha256 marker)
+    server.properties  rendered from deploy/kafka/server.properties.template
+    cluster.id         KRaft cluster id, made once
+    data/              log.dirs
+    logs/              server.log (INFO) and console.log (stdout/stderr, WARN)
+    kafka.pid          process id; the broker leads its own process group
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import contextlib
+import fcntl
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from hub.errors import BrokerUnavailableError, KafkaLauncherError
+from hub.settings import get_settings
+
+_JAVA_HINT = "install a JDK 17+ (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME"
+_MARKER = ".edoc-pom.sha256"
+
+
+def broker_message_max_bytes(max_package_bytes: int) -> int:
+    """Record-batch limit matching a package limit; producers and consumers should use it too.
+
+    Headroom: a third more for a package re-encoded in base64 (e.g. wrapped in a
+    rejection record) plus 1 MiB for headers, reasons and batch overhead.
+    """
+    return max_package_bytes + max_package_bytes // 3 + 1024 * 1024
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, base64url without padding, not starting with '-'."""
+    while True:
+        cid = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+        if not cid.startswith("-"):  # StorageTool would read it as an option
+            return cid
+
+
+async def _probe(bootstrap: str, request_timeout: float) -> None:
+    """One readiness check: a TCP connect, then a metadata request listing a broker."""
+    addresses = [a.strip() for a in bootstrap.split(",") if a.strip()]
+    refused: OSError | None = None
+    for address in addresses:
+        host, sep, port = address.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"{address!r} is not host:port")
+        try:  # cheap first: aiokafka logs every failed bootstrap at ERROR level
+            _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+        except OSError as exc:
+            refused = exc
+            continue
+        writer.close()
+        break
+    else:
+        raise refused or ValueError("no address given")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(request_timeout * 1000))
+    )
+    try:
+        await admin.start()
+        if not (await admin.describe_cluster()).get("brokers"):
+            raise KafkaError("metadata lists no broker yet")
+    finally:
+        await admin.close()
+
+
+async def wait_for_broker(bootstrap: str, timeout: float) -> None:
+    """Return once ``bootstrap`` answers a metadata request; raise BrokerUnavailableError after ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        remaining = deadline - loop.time()
+        try:
+            await asyncio.wait_for(_probe(bootstrap, 5.0), timeout=max(0.2, min(remaining, 5.0)))
+            return
+        except ValueError as exc:
+            raise BrokerUnavailableError(bootstrap, str(exc)) from None
+        except (OSError, KafkaError, asyncio.TimeoutError) as exc:
+            detail = str(exc) or type(exc).__name__
+            if isinstance(exc, ConnectionRefusedError):
+                detail = "connection refused"
+            elif isinstance(exc, asyncio.TimeoutError):
+                detail = "no answer in time"
+        if loop.time() + 0.25 >= deadline:
+            raise BrokerUnavailableError(bootstrap, f"{detail}; waited {timeout:g}s")
+        await asyncio.sleep(0.25)
+
+
+def _run_async(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` in a fresh loop on a worker thread: works even inside a running loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    """Last ``lines`` lines of a text file, or '' when there is none."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, path.stat().st_size - 16384))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _port_free(port: int) -> bool:
+    """True when 127.0.0.1:port can be bound (sockets in TIME_WAIT do not count, as for Java)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class LocalKafkaStatus:
+    """What ``edoc local kafka status`` reports."""
+
+    running: bool
+    pid: int | None
+    bootstrap: str
+    data_dir: Path
+    log_file: Path
+
+
+class LocalKafka:
+    """Runs one single-node KRaft broker (broker and controller in one JVM) for dev and tests."""
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        port: int | None = None,
+        controller_port: int | None = None,
+        deploy_dir: Path | None = None,
+        max_package_bytes: int | None = None,
+        lib_dir: Path | None = None,
+    ) -> None:
+        """Unset arguments come from settings; ``lib_dir`` lets test brokers share fetched jars."""
+        s = get_settings()
+        self.root = (root or s.var_dir / "kafka").resolve()
+        self.port = port if port is not None else s.local_kafka_port
+        self.controller_port = (
+            controller_port if controller_port is not None else s.local_kafka_controller_port
+        )
+        self.deploy_dir = (deploy_dir or s.kafka_deploy_dir).resolve()
+        self.max_package_bytes = max_package_bytes or s.max_package_bytes
+        self.lib_dir = (lib_dir or self.root / "lib").resolve()
+        self.data_dir = self.root / "data"
+        self.log_dir = self.root / "logs"
+        self.log_file = self.log_dir / "server.log"
+        self.console_log = self.log_dir / "console.log"
+        self.properties = self.root / "server.properties"
+        self.pid_file = self.root / "kafka.pid"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        """Client bootstrap address of this broker."""
+        return f"127.0.0.1:{self.port}"
+
+    # -- jars -------------------------------------------------------------
+
+    def ensure_jars(self) -> Path:
+        """Fetch the broker jars with Maven once per pom.xml version; return the lib directory."""
+        pom = self.deploy_dir / "pom.xml"
+        try:
+            digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise KafkaLauncherError(f"cannot read {pom}: {exc.strerror}") from None
+        marker = self.lib_dir / _MARKER
+        if marker.is_file() and marker.read_text().strip() == digest:
+            return self.lib_dir
+        self.lib_dir.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(self.lib_dir.parent / ".lib.lock"):
+            if marker.is_file() and marker.read_text().strip() == digest:
+                return self.lib_dir  # another process fetched them while we waited
+            mvn = shutil.which("mvn")
+            if mvn is None:
+                raise KafkaLauncherError(
+                    "Maven (`mvn`) is not on PATH; it fetches the Kafka jars from Maven Central",
+                    hint="install Maven (e.g. `apt-get install maven`)",
+                )
+            # Fetch into a fresh directory and swap it in, so a failed or
+            # interrupted fetch never leaves a half-filled lib/ behind.
+            staging = self.lib_dir.with_name(self.lib_dir.name + ".partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+                   "-DincludeScope=runtime", f"-DoutputDirectory={staging}"]  # fmt: skip
+            try:
+                out = subprocess.run(cmd, cwd=self.deploy_dir, capture_output=True, text=True,
+                                     timeout=900, check=False)  # fmt: skip
+            except subprocess.TimeoutExpired:
+                raise KafkaLauncherError("Maven did not finish fetching the Kafka jars in 15 min") from None
+            if out.returncode != 0 or not any(staging.glob("kafka_*.jar")):
+                last = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
+                raise KafkaLauncherError(
+                    f"Maven could not fetch the Kafka jars (exit {out.returncode}):\n{last}",
+                    hint="check network access to Maven Central and deploy/kafka/pom.xml",
+                )
+            (staging / _MARKER).write_text(digest + "\n")
+            shutil.rmtree(self.lib_dir, ignore_errors=True)
+            staging.rename(self.lib_dir)
+        return self.lib_dir
+
+    # -- lifecycle --------------------------------------------------------
+
+    def start(self, timeout: float = 90.0) -> bool:
+        """Start the broker and wait until it serves metadata; False when it was already running."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with _locked(self.root / ".lock"):
+            pid = self._live_pid()
+            if pid is not None:
+                running = self._running_bootstrap()
+                if running != self.bootstrap:
+                    raise KafkaLauncherError(
+                        f"the local Kafka broker already runs at {running}, not {self.bootstrap}",
+                        hint="use it, or `edoc local kafka stop` first",
+                    )
+                self.wait_ready(timeout)  # running (or still starting up): just wait
+                return False
+            self.pid_file.unlink(missing_ok=True)
+            for port in (self.port, self.controller_port):
+                if not _port_free(port):
+                    raise KafkaLauncherError(
+                        f"port {port} on 127.0.0.1 is already in use by another process",
+                        hint="stop it, or pick other ports (--port/--controller-port, "
+                        "EDOC_LOCAL_KAFKA_PORT/EDOC_LOCAL_KAFKA_CONTROLLER_PORT)",
+                    )
+            java = self._java()
+            lib = self.ensure_jars()
+            self._render_properties()
+            self._format_storage(java, lib)
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            cmd = [java, "-Xms256m", "-Xmx1g", "-Djava.awt.headless=true",
+                   f"-Dlog4j2.configurationFile={self.deploy_dir / 'log4j2.yaml'}",
+                   f"-Dkafka.logs.dir={self.log_dir}",
+                   "-cp", str(lib / "*"), "kafka.Kafka", str(self.properties)]  # fmt: skip
+            with self.console_log.open("wb") as console:
+                # Own session: Ctrl-C in the terminal that ran `start` must not
+                # kill the broker, and stop() can signal the whole group.
+                self._proc = subprocess.Popen(cmd, cwd=self.root, stdin=subprocess.DEVNULL,
+                                              stdout=console, stderr=subprocess.STDOUT,
+                                              start_new_session=True)  # fmt: skip
+            self.pid_file.write_text(f"{self._proc.pid}\n")
+            try:
+                self.wait_ready(timeout)
+            except KafkaLauncherError:
+                self.stop(timeout=10.0)
+                raise
+            return True
+
+    def wait_ready(self, timeout: float) -> None:
+        """Poll with metadata requests until the broker answers; fail fast if its process dies."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._live_pid() is None:
+                raise KafkaLauncherError(
+                    f"the Kafka broker exited during startup; last log lines:\n{self._log_tail()}",
+                    hint=f"full logs in {self.log_dir}",
+                )
+            remaining = deadline - time.monotonic()
+            try:
+                _run_async(wait_for_broker(self.bootstrap, max(0.5, min(remaining, 2.0))))
+                return
+            except BrokerUnavailableError as exc:
+                if time.monotonic() >= deadline:
+                    raise KafkaLauncherError(
+                        f"the Kafka broker did not become ready in {timeout:g}s "
+                        f"({exc.message}); last log lines:\n{self._log_tail()}",
+                        hint=f"full logs in {self.log_dir}",
+                    ) from None
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the broker (SIGTERM, then SIGKILL after ``timeout`` s); False when none was running."""
+        pid = self._live_pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(pid, sig)  # the broker leads its group: java and any child go
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                raise KafkaLauncherError(f"not allowed to stop the Kafka broker (pid {pid})") from None
+            end = time.monotonic() + wait
+            while self._live_pid() is not None and time.monotonic() < end:
+                time.sleep(0.1)
+            if self._live_pid() is None:
+                break
+        if self._live_pid() is not None:
+            raise KafkaLauncherError(f"the Kafka broker (pid {pid}) survived SIGKILL")
+        self.pid_file.unlink(missing_ok=True)
+        self._proc = None
+        return True
+
+    def status(self) -> LocalKafkaStatus:
+        """Whether this broker's process is alive, and where to find it."""
+        pid = self._live_pid()
+        bootstrap = self._running_bootstrap() if pid is not None else self.bootstrap
+        return LocalKafkaStatus(pid is not None, pid, bootstrap, self.data_dir, self.log_file)
+
+    # -- internals --------------------------------------------------------
+
+    def _java(self) -> str:
+        home = os.environ.get("JAVA_HOME")
+        if home and (Path(home) / "bin" / "java").is_file():
+            return str(Path(home) / "bin" / "java")
+        java = shutil.which("java")
+        if java is None:
+            raise KafkaLauncherError("`java` is not on PATH; the Kafka broker needs it", hint=_JAVA_HINT)
+        return java
+
+    def _render_properties(self) -> None:
+        template = self.deploy_dir / "server.properties.template"
+        try:
+            text = template.read_text()
+        except OSError as exc:
+            raise KafkaLauncherError(f"cannot read {template}: {exc.strerror}") from None
+        try:
+            rendered = text.format(
+                port=self.port, controller_port=self.controller_port, data_dir=self.data_dir,
+                message_max_bytes=broker_message_max_bytes(self.max_package_bytes))  # fmt: skip
+        except (KeyError, IndexError, ValueError) as exc:
+            raise KafkaLauncherError(
+                f"{template} has a bad placeholder ({exc!r})",
+                hint="placeholders are port, controller_port, data_dir, message_max_bytes; "
+                "double literal braces",
+            ) from None
+        self.properties.write_text(rendered)
+
+    def _running_bootstrap(self) -> str:
+        """Client address in the rendered server.properties: the running broker's real port."""
+        with contextlib.suppress(OSError):
+            for line in self.properties.read_text().splitlines():
+                if line.startswith("advertised.listeners="):
+                    return line.split("//", 1)[-1].split(",", 1)[0].strip()
+        return self.bootstrap
+
+    def _format_storage(self, java: str, lib: Path) -> None:
+        if (self.data_dir / "meta.properties").is_file():
+            return  # formatted before; skip a JVM start
+        id_file = self.root / "cluster.id"
+        if not id_file.is_file():
+            id_file.write_text(new_cluster_id() + "\n")
+        cmd = [java, "-cp", str(lib / "*"), "kafka.tools.StorageTool", "format",
+               "-t", id_file.read_text().strip(), "-c", str(self.properties), "--ignore-formatted"]  # fmt: skip
+        out = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, timeout=120, check=False)
+        if out.returncode != 0:
+            last = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
+            raise KafkaLauncherError(f"formatting Kafka storage in {self.data_dir} failed:\n{last}")
+
+    def _live_pid(self) -> int | None:
+        """Pid from the pid file if that process is alive and is this broker (pids get reused)."""
+        if self._proc is not None and self._proc.poll() is not None:
+            return None  # our child exited; poll() also reaped it
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        proc = Path("/proc") / str(pid)
+        if proc.parent.is_dir():  # Linux: check it is not a zombie nor someone else's process
+            try:
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            except (OSError, IndexError):
+                return None
+            if state in ("Z", "X") or str(self.properties) not in cmdline:
+                return None
+            return pid
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return pid
+
+    def _log_tail(self) -> str:
+        return _tail(self.console_log) or _tail(self.log_file) or "(no log output)"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Exclusive advisory lock: concurrent `start` or jar fetches wait for each other."""
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

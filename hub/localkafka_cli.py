@@ -1,0 +1,79 @@
+"""`edoc local kafka start|stop|status`: the development broker from the command line.
+
+The bootstrap address goes to stdout (scriptable); progress and notes go to
+stderr. Errors are raised as EdocError subclasses for the root CLI to print.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from hub.localkafka import LocalKafka
+
+app = typer.Typer(
+    help="Run a single-node Kafka broker for development and tests "
+    "(jars from Maven Central, no Docker; state under EDOC_VAR_DIR/kafka).",
+    no_args_is_help=True,
+)
+
+_err = Console(stderr=True)
+
+PortOpt = Annotated[
+    int | None,
+    typer.Option("--port", help="client port on 127.0.0.1 [default: EDOC_LOCAL_KAFKA_PORT, 19092]"),
+]
+ControllerPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--controller-port",
+        help="KRaft controller port [default: EDOC_LOCAL_KAFKA_CONTROLLER_PORT, 19093]",
+    ),
+]
+
+#: Exit code of `status` when no broker runs (0 means running).
+NOT_RUNNING = 3
+
+
+@app.command()
+def start(
+    port: PortOpt = None,
+    controller_port: ControllerPortOpt = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for readiness")] = 90.0,
+) -> None:
+    """Start the broker (fetching its jars on first use) and wait until it is ready."""
+    kafka = LocalKafka(port=port, controller_port=controller_port)
+    with _err.status("Fetching Kafka jars from Maven Central (first run only)…"):
+        kafka.ensure_jars()
+    with _err.status(f"Starting Kafka on {kafka.bootstrap}…"):
+        started = kafka.start(timeout=timeout)
+    state = kafka.status()
+    if started:
+        _err.print(f"Kafka is ready (pid {state.pid}); logs in {state.log_file}")
+    else:
+        _err.print(f"Kafka was already running (pid {state.pid})")
+    typer.echo(kafka.bootstrap)
+
+
+@app.command()
+def stop(
+    timeout: Annotated[float, typer.Option(help="seconds before SIGKILL")] = 30.0,
+) -> None:
+    """Stop the broker; doing nothing when none runs."""
+    kafka = LocalKafka()
+    with _err.status("Stopping Kafka…"):
+        stopped = kafka.stop(timeout=timeout)
+    _err.print("Kafka stopped" if stopped else "Kafka was not running")
+
+
+@app.command()
+def status() -> None:
+    """Print the bootstrap address; exit 0 when the broker runs, 3 when it does not."""
+    state = LocalKafka().status()
+    if not state.running:
+        _err.print(f"Kafka is not running (data in {state.data_dir})")
+        raise typer.Exit(NOT_RUNNING)
+    _err.print(f"Kafka is running (pid {state.pid}); logs in {state.log_file}")
+    typer.echo(state.bootstrap)

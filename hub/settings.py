@@ -1,0 +1,61 @@
+"""The one place that reads the environment: every setting is ``EDOC_<NAME>``.
+
+Documented for operators in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Repository root when running from a checkout (deploy/ and .var/ live there).
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Hub configuration, read from ``EDOC_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="EDOC_", extra="ignore")
+
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:19092", description="Kafka bootstrap servers, comma-separated"
+    )
+    var_dir: Path = Field(
+        default=REPO_ROOT / ".var", description="state and data of local services (git-ignored)"
+    )
+    local_kafka_port: int = Field(default=19092, description="client port of the local broker")
+    local_kafka_controller_port: int = Field(
+        default=19093, description="KRaft controller port of the local broker"
+    )
+    kafka_deploy_dir: Path = Field(
+        default=REPO_ROOT / "deploy" / "kafka",
+        description="pom.xml, server.properties template and log4j2 config of the local broker",
+    )
+    max_package_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        description="largest package accepted; broker, producer and consumer limits follow it",
+    )
+    trust_anchors: list[Path] = Field(
+        default_factory=list, description="PEM files or directories of trusted root CAs"
+    )
+    crls: list[Path] = Field(default_factory=list, description="PEM/DER CRL files or directories")
+    freshness_seconds: int = Field(
+        default=900, description="how far sent_at may be from the time the hub received a package"
+    )
+    clock_skew_seconds: int = Field(
+        default=300, description="tolerance when checking certificate validity at sent_at"
+    )
+    topic_partitions: int = Field(default=3, description="partitions of topics the hub creates")
+    router_group: str = Field(default="edoc-router", description="consumer group of the router")
+    router_transactional_id: str = Field(
+        default="edoc-router-1", description="transactional id of this router instance"
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (read once from the environment)."""
+    return Settings()

@@ -1,0 +1,46 @@
+"""The root of every edoc-hub error.
+
+Error tree (each package adds its own branch in its ``errors.py``)::
+
+    EdocError                      schemas.errors — base; carries a hint
+    ├── MalformedPackageError      schemas.errors — the package cannot be read
+    ├── signing.errors.SigningError
+    │   ├── TrustStoreError        trust anchors / CRLs cannot be loaded
+    │   ├── PKIError               demo PKI tooling failed
+    │   └── SignerError            a package cannot be signed
+    ├── hub.errors.HubError
+    │   ├── KafkaLauncherError     the local broker cannot be fetched/started
+    │   └── BrokerUnavailableError the configured bootstrap is unreachable
+    └── connectors.errors.ConnectorError
+
+Only the CLI turns these into exit codes; it prints ``str(err)`` and the hint,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class EdocError(Exception):
+    """Base of all edoc-hub errors: a message plus a hint saying what to do next."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def diagnostics(self) -> str:
+        """Human-readable one- or two-line description for a terminal."""
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class MalformedPackageError(EdocError):
+    """The package is not readable: not JSON, bad base64, or a header that fails the schema.
+
+    Maps to reason code ``malformed`` and to exit code 2 of ``edoc verify``.
+    """
+
+    exit_code = 2

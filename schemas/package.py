@@ -1,0 +1,130 @@
+"""The package: the Kafka record value (and ``.json`` file) that carries one signed header.
+
+``parse_package`` is the single edge where untrusted bytes become typed objects;
+anything unreadable becomes one ``MalformedPackageError`` with a precise message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.errors import MalformedPackageError
+from schemas.header import Header
+
+
+class SignatureEntry(BaseModel):
+    """One signature over the header bytes; ``profile`` says how to read ``value``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profile: str = Field(min_length=1, max_length=32)
+    value: str = Field(min_length=0)
+
+
+class AttachmentContent(BaseModel):
+    """An attachment's bytes, standard base64, matched to the manifest by ``id``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=64)
+    content: str
+
+
+class Package(BaseModel):
+    """The wire object. ``header`` is base64url of the header bytes exactly as signed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    header: str = Field(min_length=1)
+    signatures: list[SignatureEntry] = Field(default_factory=list, max_length=16)
+    attachments: list[AttachmentContent] = Field(default_factory=list, max_length=100)
+
+    def to_bytes(self) -> bytes:
+        """Compact JSON bytes, as sent on Kafka or written to a ``.json`` file."""
+        return self.model_dump_json().encode()
+
+
+def b64url_encode(data: bytes) -> str:
+    """base64url without padding (RFC 7515 §2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Decode base64url; padding is optional. Raises ``ValueError`` on bad input."""
+    if any(c in text for c in "+/ \n\r\t"):
+        raise ValueError("not base64url (found '+', '/' or whitespace)")
+    stripped = text.rstrip("=")
+    try:
+        return base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"not base64url: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPackage:
+    """A package whose envelope and header are readable (signatures not yet checked)."""
+
+    raw: bytes
+    package: Package
+    header_bytes: bytes
+    header: Header
+    attachments: dict[str, bytes]
+
+    @property
+    def header_sha256(self) -> str:
+        """Hex SHA-256 of the signed header bytes (the identity auditors cite)."""
+        return hashlib.sha256(self.header_bytes).hexdigest()
+
+
+def package_sha256(raw: bytes) -> str:
+    """Hex SHA-256 of a package's raw bytes (identifies even unreadable packages)."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _first_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(root)"
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def parse_package(raw: bytes) -> ParsedPackage:
+    """Parse package bytes down to a validated header; raise ``MalformedPackageError``."""
+    hint = "see docs/wire-format.md for the package layout"
+    try:
+        obj = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedPackageError(f"package is not JSON: {exc}", hint=hint) from None
+    if not isinstance(obj, dict):
+        raise MalformedPackageError("package is not a JSON object", hint=hint)
+    try:
+        pkg = Package.model_validate(obj)
+    except ValidationError as exc:
+        raise MalformedPackageError(f"package: {_first_error(exc)}", hint=hint) from None
+    try:
+        header_bytes = b64url_decode(pkg.header)
+    except ValueError as exc:
+        raise MalformedPackageError(f"header: {exc}", hint=hint) from None
+    try:
+        header = Header.model_validate_json(header_bytes)
+    except ValidationError as exc:
+        raise MalformedPackageError(f"header.{_first_error(exc)}", hint=hint) from None
+    attachments: dict[str, bytes] = {}
+    for att in pkg.attachments:
+        if att.id in attachments:
+            raise MalformedPackageError(f"attachment id {att.id!r} appears twice", hint=hint)
+        try:
+            attachments[att.id] = base64.b64decode(att.content, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise MalformedPackageError(
+                f"attachment {att.id!r}: content is not base64: {exc}", hint=hint
+            ) from None
+    return ParsedPackage(raw, pkg, header_bytes, header, attachments)

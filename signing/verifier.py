@@ -1,0 +1,258 @@
+"""The package verifier: every check that decides a verdict, in numbered steps.
+
+``Verifier.verify_bytes`` never raises for a bad package: whatever is wrong
+becomes reason codes in the ``VerificationReport``. Combination rule:
+
+* every signature present must be valid (a bad co-signature taints the package);
+* at least one signature must come from the sender — its certificate's
+  organizationIdentifier equals the header's ``from`` — else ``sender_mismatch``;
+* a package with no signature is ``unsigned``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+
+from schemas.errors import MalformedPackageError
+from schemas.header import Classification
+from schemas.package import ParsedPackage, package_sha256, parse_package
+from schemas.reasons import Reason
+from schemas.report import AttachmentReport, SignatureReport, VerificationReport
+from signing.certs import cert_info, fingerprint, organization_identifier
+from signing.crl import RevocationStatus
+from signing.errors import SignatureCheckError
+from signing.policy import ChainValidator, check_key_usage, check_leaf_key, check_validity
+from signing.profiles.base import SignatureProfile
+from signing.profiles.jws import JwsProfile
+from signing.trust import TrustStore
+
+
+def default_profiles() -> dict[str, SignatureProfile]:
+    """The profiles this hub implements, by wire name."""
+    return {"jws": JwsProfile()}
+
+
+def _ordered(reasons: set[Reason]) -> list[Reason]:
+    order = list(Reason)
+    return sorted(reasons, key=order.index)
+
+
+class Verifier:
+    """Verifies packages against a trust store and the document-signing policy."""
+
+    def __init__(
+        self,
+        trust: TrustStore,
+        *,
+        profiles: Mapping[str, SignatureProfile] | None = None,
+        clock_skew: timedelta = timedelta(minutes=5),
+        freshness: timedelta = timedelta(minutes=15),
+        revocation_fail_open: bool = False,
+        max_package_bytes: int | None = None,
+    ) -> None:
+        self.trust = trust
+        self.profiles = dict(profiles) if profiles is not None else default_profiles()
+        self.clock_skew = clock_skew
+        self.freshness = freshness
+        self.revocation_fail_open = revocation_fail_open
+        self.max_package_bytes = max_package_bytes
+        self.chains = ChainValidator(trust.anchors)
+
+    def verify_bytes(
+        self,
+        raw: bytes,
+        *,
+        at: datetime | None = None,
+        received_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> VerificationReport:
+        """Verify raw package bytes; unreadable input yields a ``malformed`` report."""
+        # Step 0: size, before spending any effort on the content.
+        if self.max_package_bytes is not None and len(raw) > self.max_package_bytes:
+            return VerificationReport(
+                verdict="rejected",
+                reasons=[Reason.TOO_LARGE],
+                package_sha256=package_sha256(raw),
+                received_at=received_at,
+                details=[f"package is {len(raw)} bytes, limit {self.max_package_bytes}"],
+            )
+        # Step 1: parse the envelope and the header.
+        try:
+            parsed = parse_package(raw)
+        except MalformedPackageError as exc:
+            return VerificationReport(
+                verdict="rejected",
+                reasons=[Reason.MALFORMED],
+                package_sha256=package_sha256(raw),
+                received_at=received_at,
+                details=[exc.message],
+            )
+        return self.verify(parsed, at=at, received_at=received_at, now=now)
+
+    def verify(
+        self,
+        parsed: ParsedPackage,
+        *,
+        at: datetime | None = None,
+        received_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> VerificationReport:
+        """Verify a parsed package. ``at`` overrides the validation time (default ``sent_at``)."""
+        header = parsed.header
+        now = now or datetime.now(UTC)
+        reasons: set[Reason] = set()
+        details: list[str] = []
+        # Step 2: content policy — secret documents never travel through the hub.
+        if header.document and header.document.classification is Classification.SECRET:
+            reasons.add(Reason.CLASSIFIED)
+            details.append("classification 'secret' is refused by policy")
+        # Step 3: freshness of sent_at against the receive time (hub only).
+        if received_at is not None and abs(received_at - header.sent_at) > self.freshness:
+            reasons.add(Reason.STALE)
+            details.append(
+                f"sent_at {header.sent_at.isoformat()} is more than "
+                f"{int(self.freshness.total_seconds())} s from receive time {received_at.isoformat()}"
+            )
+        validation_time = at or header.sent_at
+        # Step 4: every signature.
+        sig_reports = [
+            self._verify_signature(i, s.profile, s.value, parsed, validation_time, now)
+            for i, s in enumerate(parsed.package.signatures)
+        ]
+        if not sig_reports:
+            reasons.add(Reason.UNSIGNED)
+            details.append("the package carries no signature")
+        for sr in sig_reports:
+            reasons.update(sr.reasons)
+        # Step 5: sender binding — some signature must be by the sender itself
+        # (its own validity is judged in step 4).
+        signers = [sr.signer.organization_identifier for sr in sig_reports if sr.signer]
+        if signers and header.sender not in signers:
+            reasons.add(Reason.SENDER_MISMATCH)
+            details.append(
+                f"no signature by sender {header.sender}; signed by: "
+                + ", ".join(sorted(str(s) for s in signers))
+            )
+        # Step 6: attachments against the manifest.
+        att_reports = self._check_attachments(parsed)
+        if any(not a.valid for a in att_reports):
+            reasons.add(Reason.DIGEST_MISMATCH)
+        return VerificationReport(
+            verdict="rejected" if reasons else "ok",
+            reasons=_ordered(reasons),
+            message_id=header.message_id,
+            kind=header.kind,
+            **{"from": header.sender},
+            to=list(header.to),
+            sent_at=header.sent_at,
+            validation_time=validation_time,
+            received_at=received_at,
+            header_sha256=parsed.header_sha256,
+            package_sha256=package_sha256(parsed.raw),
+            signatures=sig_reports,
+            attachments=att_reports,
+            details=details,
+        )
+
+    def _verify_signature(
+        self,
+        index: int,
+        profile_name: str,
+        value: str,
+        parsed: ParsedPackage,
+        at: datetime,
+        now: datetime,
+    ) -> SignatureReport:
+        report = SignatureReport(index=index, profile=profile_name, valid=False)
+        profile = self.profiles.get(profile_name)
+        if profile is None:
+            report.reasons.append(Reason.UNSUPPORTED_PROFILE)
+            report.details.append(
+                f"profile {profile_name!r} not supported (have: {', '.join(sorted(self.profiles))})"
+            )
+            return report
+        # 4a: decode and check the signature maths.
+        try:
+            result = profile.verify(value, parsed.header_bytes)
+        except SignatureCheckError as exc:
+            report.reasons.append(exc.reason)
+            report.details.append(exc.message)
+            return report
+        leaf = result.signer
+        report.algorithm = result.algorithm
+        report.signer = cert_info(leaf)
+        report.signing_time = result.signing_time
+        problems = list(result.problems)
+        # 4b: leaf policy — key strength, key usage, validity at the validation time.
+        problems += check_leaf_key(leaf)
+        problems += check_key_usage(leaf)
+        problems += check_validity(leaf, at, self.clock_skew)
+        # 4c: path to a trust anchor, at a time inside the leaf's validity so an
+        # expired leaf is reported as expired, not also as untrusted.
+        path_time = min(max(at, leaf.not_valid_before_utc), leaf.not_valid_after_utc)
+        chain: list[x509.Certificate] = []
+        try:
+            chain = self.chains.validate(leaf, result.extra_certs, path_time)
+        except SignatureCheckError as exc:
+            problems.append(exc)
+        report.chain = [fingerprint(c) for c in chain] or [fingerprint(leaf)]
+        # 4d: revocation of every non-anchor certificate in the path.
+        for idx, cert in enumerate(chain[:-1]):
+            problems += self._check_revocation(cert, chain[idx + 1], at, now, is_leaf=idx == 0)
+            if idx > 0:
+                problems += check_validity(cert, at, self.clock_skew)
+        # 4e: this signature's own sender binding is judged at package level (step 5).
+        for p in problems:
+            if p.reason not in report.reasons:
+                report.reasons.append(p.reason)
+            report.details.append(p.message)
+        if organization_identifier(leaf) is None:
+            report.details.append("signer certificate has no organizationIdentifier")
+        report.valid = not report.reasons
+        return report
+
+    def _check_revocation(
+        self,
+        cert: x509.Certificate,
+        issuer: x509.Certificate,
+        at: datetime,
+        now: datetime,
+        *,
+        is_leaf: bool,
+    ) -> list[SignatureCheckError]:
+        crls = self.trust.crls
+        if not is_leaf and not crls.has_crl_for(issuer):
+            # CA certificates are checked only when their issuer's CRL is configured.
+            return []
+        result = crls.check(cert, issuer, at, now)
+        if result.status is RevocationStatus.REVOKED:
+            return [SignatureCheckError(Reason.CERT_REVOKED, result.detail)]
+        if result.status is RevocationStatus.UNKNOWN and not self.revocation_fail_open:
+            return [SignatureCheckError(Reason.REVOCATION_UNKNOWN, result.detail)]
+        return []
+
+    @staticmethod
+    def _check_attachments(parsed: ParsedPackage) -> list[AttachmentReport]:
+        out: list[AttachmentReport] = []
+        manifest = {a.id: a for a in parsed.header.attachments}
+        for att_id, ref in manifest.items():
+            data = parsed.attachments.get(att_id)
+            if data is None:
+                out.append(AttachmentReport(id=att_id, valid=False, detail="content missing"))
+            elif len(data) != ref.size:
+                out.append(
+                    AttachmentReport(
+                        id=att_id, valid=False, detail=f"size {len(data)}, manifest says {ref.size}"
+                    )
+                )
+            elif hashlib.sha256(data).hexdigest() != ref.sha256:
+                out.append(AttachmentReport(id=att_id, valid=False, detail="SHA-256 differs"))
+            else:
+                out.append(AttachmentReport(id=att_id, valid=True))
+        for att_id in parsed.attachments.keys() - manifest.keys():
+            out.append(AttachmentReport(id=att_id, valid=False, detail="not in the signed manifest"))
+        return out

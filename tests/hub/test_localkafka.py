@@ -1,0 +1,153 @@
+"""The local broker launcher against a real Kafka (its own instance, on free ports)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from hub.errors import BrokerUnavailableError, KafkaLauncherError
+from hub.localkafka import LocalKafka, broker_message_max_bytes, new_cluster_id, wait_for_broker
+from tests._kafka import broker_unavailable, free_port, make_test_broker
+
+
+def _pgrep(pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def _round_trip(bootstrap: str, value: bytes) -> bytes:
+    topic = f"lk-{uuid.uuid4().hex[:8]}"
+    limit = broker_message_max_bytes(len(value))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=limit)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        max_partition_fetch_bytes=limit, fetch_max_bytes=limit,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        record = await consumer.getone()
+    finally:
+        await consumer.stop()
+    assert record.value is not None
+    return record.value
+
+
+@pytest.mark.kafka(own_broker=True)
+@pytest.mark.asyncio
+async def test_lifecycle(tmp_path: Path) -> None:
+    """start → ready (3 MiB round trip) → status → idempotent start → stop → nothing left."""
+    kafka = make_test_broker(tmp_path / "state")
+    try:
+        # Called inside a running loop on purpose: wait_ready must cope.
+        assert kafka.start(timeout=90.0) is True
+    except KafkaLauncherError as exc:
+        kafka.stop()
+        broker_unavailable(exc.diagnostics())
+    try:
+        state = kafka.status()
+        assert state.running and state.pid is not None
+        assert state.bootstrap == kafka.bootstrap == f"127.0.0.1:{kafka.port}"
+        assert state.log_file.is_file()
+        assert state.pid in _pgrep(str(kafka.root))
+
+        payload = os.urandom(3 * 1024 * 1024)  # above Kafka's 1 MiB default
+        assert await _round_trip(kafka.bootstrap, payload) == payload
+
+        assert kafka.start() is False  # already running: no second JVM
+        assert kafka.status().pid == state.pid
+    finally:
+        assert kafka.stop() is True
+    assert not _pid_exists(state.pid)
+    assert _pgrep(str(kafka.root)) == []
+    assert not kafka.pid_file.exists()
+    assert kafka.status().running is False
+    assert kafka.stop() is False  # idempotent
+
+
+@pytest.mark.asyncio
+async def test_wait_for_broker_names_the_unreachable_address() -> None:
+    bootstrap = f"127.0.0.1:{free_port()}"
+    with pytest.raises(BrokerUnavailableError) as caught:
+        await wait_for_broker(bootstrap, timeout=1.0)
+    assert bootstrap in str(caught.value)
+    assert caught.value.bootstrap == bootstrap
+    assert caught.value.hint and "edoc local kafka start" in caught.value.hint
+
+
+@pytest.mark.asyncio
+async def test_wait_for_broker_rejects_a_malformed_address() -> None:
+    with pytest.raises(BrokerUnavailableError, match="not host:port"):
+        await wait_for_broker("localhost", timeout=1.0)
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        kafka = LocalKafka(tmp_path, port=port, controller_port=free_port())
+        with pytest.raises(KafkaLauncherError, match=f"port {port} .* in use"):
+            kafka.start(timeout=5.0)
+    assert not kafka.pid_file.exists()
+
+
+def test_missing_maven_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
+    kafka = LocalKafka(tmp_path / "state")
+    with pytest.raises(KafkaLauncherError, match="mvn"):
+        kafka.ensure_jars()
+
+
+def test_maven_failure_shows_its_output(tmp_path: Path) -> None:
+    if shutil.which("mvn") is None:
+        pytest.skip("mvn not installed")
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    (deploy / "pom.xml").write_text("<project>not a pom</project>")
+    kafka = LocalKafka(tmp_path / "state", deploy_dir=deploy)
+    with pytest.raises(KafkaLauncherError) as caught:
+        kafka.ensure_jars()
+    assert "Maven could not fetch" in caught.value.message
+    assert len(caught.value.message.splitlines()) > 1  # the tail of mvn's output
+    assert not kafka.lib_dir.exists()
+
+
+def test_stop_without_start_is_a_noop(tmp_path: Path) -> None:
+    kafka = LocalKafka(tmp_path)
+    assert kafka.stop() is False
+    assert kafka.status().running is False
+
+
+def test_cluster_ids_are_valid() -> None:
+    for _ in range(200):
+        cid = new_cluster_id()
+        assert len(cid) == 22 and not cid.startswith("-") and "=" not in cid
+
+
+@pytest.mark.kafka
+def test_marker_provides_the_session_broker(request: pytest.FixtureRequest) -> None:
+    assert "kafka_bootstrap" in request.fixturenames
+    bootstrap = request.getfixturevalue("kafka_bootstrap")
+    assert bootstrap.startswith("127.0.0.1:") or bootstrap == os.environ.get(
+        "EDOC_TEST_KAFKA_BOOTSTRAP"
+    )
