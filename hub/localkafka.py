@@ -38,6 +38,7 @@ from hub.settings import get_settings
 
 _JAVA_HINT = "install a JDK 17+ (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME"
 _MARKER = ".edoc-pom.sha256"
+_JVM_OPTS = ("-Xms256m", "-Xmx1g", "-Djava.awt.headless=true")
 
 
 def broker_message_max_bytes(max_package_bytes: int) -> int:
@@ -85,8 +86,12 @@ async def _probe(bootstrap: str, request_timeout: float) -> None:
         await admin.close()
 
 
-async def wait_for_broker(bootstrap: str, timeout: float) -> None:
-    """Return once ``bootstrap`` answers a metadata request; raise BrokerUnavailableError after ``timeout`` s."""
+async def wait_for_broker(bootstrap: str, timeout: float) -> None:  # noqa: ASYNC109
+    """Return once ``bootstrap`` answers a metadata request.
+
+    Raises BrokerUnavailableError naming the address after ``timeout`` seconds
+    (a parameter rather than ``asyncio.timeout`` so the error says why).
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -96,11 +101,11 @@ async def wait_for_broker(bootstrap: str, timeout: float) -> None:
             return
         except ValueError as exc:
             raise BrokerUnavailableError(bootstrap, str(exc)) from None
-        except (OSError, KafkaError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, KafkaError) as exc:
             detail = str(exc) or type(exc).__name__
             if isinstance(exc, ConnectionRefusedError):
                 detail = "connection refused"
-            elif isinstance(exc, asyncio.TimeoutError):
+            elif isinstance(exc, TimeoutError):
                 detail = "no answer in time"
         if loop.time() + 0.25 >= deadline:
             raise BrokerUnavailableError(bootstrap, f"{detail}; waited {timeout:g}s")
@@ -122,6 +127,19 @@ def _tail(path: Path, lines: int = 20) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def _run(cmd: list[str], cwd: Path, timeout: float, failure: str, hint: str | None = None) -> None:
+    """Run a tool to completion; on failure raise with the last lines of its output."""
+    try:
+        out = subprocess.run(
+            cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise KafkaLauncherError(f"{failure}: no result in {timeout:g}s", hint=hint) from None
+    if out.returncode != 0:
+        last = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
+        raise KafkaLauncherError(f"{failure} (exit {out.returncode}):\n{last}", hint=hint)
 
 
 def _port_free(port: int) -> bool:
@@ -182,8 +200,6 @@ class LocalKafka:
         """Client bootstrap address of this broker."""
         return f"127.0.0.1:{self.port}"
 
-    # -- jars -------------------------------------------------------------
-
     def ensure_jars(self) -> Path:
         """Fetch the broker jars with Maven once per pom.xml version; return the lib directory."""
         pom = self.deploy_dir / "pom.xml"
@@ -208,25 +224,20 @@ class LocalKafka:
             # interrupted fetch never leaves a half-filled lib/ behind.
             staging = self.lib_dir.with_name(self.lib_dir.name + ".partial")
             shutil.rmtree(staging, ignore_errors=True)
-            cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-                   "-DincludeScope=runtime", f"-DoutputDirectory={staging}"]  # fmt: skip
-            try:
-                out = subprocess.run(cmd, cwd=self.deploy_dir, capture_output=True, text=True,
-                                     timeout=900, check=False)  # fmt: skip
-            except subprocess.TimeoutExpired:
-                raise KafkaLauncherError("Maven did not finish fetching the Kafka jars in 15 min") from None
-            if out.returncode != 0 or not any(staging.glob("kafka_*.jar")):
-                last = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
-                raise KafkaLauncherError(
-                    f"Maven could not fetch the Kafka jars (exit {out.returncode}):\n{last}",
-                    hint="check network access to Maven Central and deploy/kafka/pom.xml",
-                )
+            goal = ["-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime"]
+            _run(
+                [mvn, *goal, "-f", str(pom), f"-DoutputDirectory={staging}"],
+                self.deploy_dir,
+                900,
+                "Maven could not fetch the Kafka jars",
+                hint="check network access to Maven Central and deploy/kafka/pom.xml",
+            )
+            if not any(staging.glob("kafka_*.jar")):
+                raise KafkaLauncherError(f"Maven left no kafka_*.jar in {staging}")
             (staging / _MARKER).write_text(digest + "\n")
             shutil.rmtree(self.lib_dir, ignore_errors=True)
             staging.rename(self.lib_dir)
         return self.lib_dir
-
-    # -- lifecycle --------------------------------------------------------
 
     def start(self, timeout: float = 90.0) -> bool:
         """Start the broker and wait until it serves metadata; False when it was already running."""
@@ -255,16 +266,20 @@ class LocalKafka:
             self._render_properties()
             self._format_storage(java, lib)
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            cmd = [java, "-Xms256m", "-Xmx1g", "-Djava.awt.headless=true",
-                   f"-Dlog4j2.configurationFile={self.deploy_dir / 'log4j2.yaml'}",
-                   f"-Dkafka.logs.dir={self.log_dir}",
-                   "-cp", str(lib / "*"), "kafka.Kafka", str(self.properties)]  # fmt: skip
+            logging = f"-Dlog4j2.configurationFile={self.deploy_dir / 'log4j2.yaml'}"
+            cmd = [java, *_JVM_OPTS, logging, f"-Dkafka.logs.dir={self.log_dir}"]
+            cmd += ["-cp", str(lib / "*"), "kafka.Kafka", str(self.properties)]
             with self.console_log.open("wb") as console:
                 # Own session: Ctrl-C in the terminal that ran `start` must not
                 # kill the broker, and stop() can signal the whole group.
-                self._proc = subprocess.Popen(cmd, cwd=self.root, stdin=subprocess.DEVNULL,
-                                              stdout=console, stderr=subprocess.STDOUT,
-                                              start_new_session=True)  # fmt: skip
+                self._proc = subprocess.Popen(
+                    cmd,
+                    cwd=self.root,
+                    stdin=subprocess.DEVNULL,
+                    stdout=console,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             self.pid_file.write_text(f"{self._proc.pid}\n")
             try:
                 self.wait_ready(timeout)
@@ -295,7 +310,7 @@ class LocalKafka:
                     ) from None
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Stop the broker (SIGTERM, then SIGKILL after ``timeout`` s); False when none was running."""
+        """Stop the broker: SIGTERM, SIGKILL after ``timeout`` s; False when none was running."""
         pid = self._live_pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
@@ -306,7 +321,7 @@ class LocalKafka:
             except ProcessLookupError:
                 break
             except PermissionError:
-                raise KafkaLauncherError(f"not allowed to stop the Kafka broker (pid {pid})") from None
+                raise KafkaLauncherError(f"not allowed to stop the broker (pid {pid})") from None
             end = time.monotonic() + wait
             while self._live_pid() is not None and time.monotonic() < end:
                 time.sleep(0.1)
@@ -314,8 +329,11 @@ class LocalKafka:
                 break
         if self._live_pid() is not None:
             raise KafkaLauncherError(f"the Kafka broker (pid {pid}) survived SIGKILL")
+        if self._proc is not None:  # our child: reap it, or a zombie keeps the pid
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5.0)
+            self._proc = None
         self.pid_file.unlink(missing_ok=True)
-        self._proc = None
         return True
 
     def status(self) -> LocalKafkaStatus:
@@ -324,15 +342,13 @@ class LocalKafka:
         bootstrap = self._running_bootstrap() if pid is not None else self.bootstrap
         return LocalKafkaStatus(pid is not None, pid, bootstrap, self.data_dir, self.log_file)
 
-    # -- internals --------------------------------------------------------
-
     def _java(self) -> str:
         home = os.environ.get("JAVA_HOME")
         if home and (Path(home) / "bin" / "java").is_file():
             return str(Path(home) / "bin" / "java")
         java = shutil.which("java")
         if java is None:
-            raise KafkaLauncherError("`java` is not on PATH; the Kafka broker needs it", hint=_JAVA_HINT)
+            raise KafkaLauncherError("`java` is not on PATH; Kafka needs it", hint=_JAVA_HINT)
         return java
 
     def _render_properties(self) -> None:
@@ -343,8 +359,11 @@ class LocalKafka:
             raise KafkaLauncherError(f"cannot read {template}: {exc.strerror}") from None
         try:
             rendered = text.format(
-                port=self.port, controller_port=self.controller_port, data_dir=self.data_dir,
-                message_max_bytes=broker_message_max_bytes(self.max_package_bytes))  # fmt: skip
+                port=self.port,
+                controller_port=self.controller_port,
+                data_dir=self.data_dir,
+                message_max_bytes=broker_message_max_bytes(self.max_package_bytes),
+            )
         except (KeyError, IndexError, ValueError) as exc:
             raise KafkaLauncherError(
                 f"{template} has a bad placeholder ({exc!r})",
@@ -367,12 +386,14 @@ class LocalKafka:
         id_file = self.root / "cluster.id"
         if not id_file.is_file():
             id_file.write_text(new_cluster_id() + "\n")
-        cmd = [java, "-cp", str(lib / "*"), "kafka.tools.StorageTool", "format",
-               "-t", id_file.read_text().strip(), "-c", str(self.properties), "--ignore-formatted"]  # fmt: skip
-        out = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, timeout=120, check=False)
-        if out.returncode != 0:
-            last = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
-            raise KafkaLauncherError(f"formatting Kafka storage in {self.data_dir} failed:\n{last}")
+        tool = [java, "-cp", str(lib / "*"), "kafka.tools.StorageTool", "format"]
+        args = ["-t", id_file.read_text().strip(), "-c", str(self.properties)]
+        _run(
+            [*tool, *args, "--ignore-formatted"],
+            self.root,
+            120,
+            f"formatting Kafka storage in {self.data_dir} failed",
+        )
 
     def _live_pid(self) -> int | None:
         """Pid from the pid file if that process is alive and is this broker (pids get reused)."""
@@ -382,26 +403,29 @@ class LocalKafka:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        proc = Path("/proc") / str(pid)
-        if proc.parent.is_dir():  # Linux: check it is not a zombie nor someone else's process
-            try:
-                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-            except (OSError, IndexError):
-                return None
-            if state in ("Z", "X") or str(self.properties) not in cmdline:
-                return None
-            return pid
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return pid
+        return pid if _is_broker(pid, str(self.properties)) else None
 
     def _log_tail(self) -> str:
         return _tail(self.console_log) or _tail(self.log_file) or "(no log output)"
+
+
+def _is_broker(pid: int, properties: str) -> bool:
+    """True when ``pid`` is alive, not a zombie and (where /proc tells) runs ``properties``."""
+    proc = Path("/proc") / str(pid)
+    if not proc.parent.is_dir():  # no /proc (macOS): liveness is all we can check
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X") and properties in cmdline
 
 
 @contextlib.contextmanager

@@ -1,8 +1,17 @@
-"""Small certificate helpers: identity fields, fingerprints, PEM loading."""
+"""Small certificate helpers: identity fields, fingerprints, PEM loading, a parse cache.
+
+Every package from the same signer carries the same certificates, and the
+verifier needs the same facts about them each time (fingerprint, identity for
+the report). ``parse_der`` computes those facts once per distinct DER and keeps
+them in a bounded cache, which is most of what makes verification fast.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -13,6 +22,9 @@ from schemas.report import CertInfo
 
 #: organizationIdentifier (X.520, OID 2.5.4.97): carries the bare agency code.
 ORGANIZATION_IDENTIFIER = NameOID.ORGANIZATION_IDENTIFIER
+
+#: Distinct certificates whose parsed facts are kept (a province has a few hundred signers).
+PARSE_CACHE_SIZE = 4096
 
 
 def organization_identifier(cert: x509.Certificate) -> str | None:
@@ -40,6 +52,62 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
         not_after=cert.not_valid_after_utc,
         sha256=fingerprint(cert),
     )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ParsedCert:
+    """A certificate plus the facts the verifier asks for on every package.
+
+    Instances come from ``parse_der`` (or ``as_parsed``) and are shared between
+    packages, so they are immutable; ``info`` is a frozen pydantic model.
+    """
+
+    cert: x509.Certificate
+    der: bytes
+    sha256: str
+    info: CertInfo
+
+    @property
+    def organization_identifier(self) -> str | None:
+        """The agency code in the subject, if any."""
+        return self.info.organization_identifier
+
+    @property
+    def not_before(self) -> datetime:
+        """Start of validity (UTC)."""
+        return self.info.not_before
+
+    @property
+    def not_after(self) -> datetime:
+        """End of validity (UTC)."""
+        return self.info.not_after
+
+
+@lru_cache(maxsize=PARSE_CACHE_SIZE)
+def parse_der(der: bytes) -> ParsedCert:
+    """Parse a DER certificate once; raises ``ValueError`` for bad DER.
+
+    Identity fields are read eagerly so a certificate whose names cannot be
+    rendered fails here, at decode time, rather than halfway through a report.
+    """
+    cert = x509.load_der_x509_certificate(der)
+    info = CertInfo(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        serial=format(cert.serial_number, "x"),
+        organization_identifier=organization_identifier(cert),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        sha256=hashlib.sha256(der).hexdigest(),
+    )
+    return ParsedCert(cert, der, info.sha256, info)
+
+
+def as_parsed(cert: x509.Certificate | ParsedCert) -> ParsedCert:
+    """``cert`` as a ``ParsedCert`` (re-encoding costs a few µs; cached thereafter)."""
+    if isinstance(cert, ParsedCert):
+        return cert
+    return parse_der(cert.public_bytes(Encoding.DER))
 
 
 def load_pem_certificates(path: Path) -> list[x509.Certificate]:

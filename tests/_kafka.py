@@ -53,9 +53,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         marker = item.get_closest_marker("kafka")
         if marker is None and "kafka_bootstrap" in names:
             item.add_marker(pytest.mark.kafka)
-        elif marker is not None and not marker.kwargs.get("own_broker"):
-            if "kafka_bootstrap" not in names:
-                names.append("kafka_bootstrap")
+        elif (
+            marker is not None
+            and not marker.kwargs.get("own_broker")
+            and "kafka_bootstrap" not in names
+        ):
+            names.append("kafka_bootstrap")
 
 
 def broker_unavailable(reason: str) -> NoReturn:
@@ -87,22 +90,27 @@ def make_test_broker(root: Path) -> LocalKafka:
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Bootstrap address of a real broker shared by the whole session."""
     external = os.environ.get(ENV_BOOTSTRAP)
+    reason: str | None = None  # raised outside `except`: no chained traceback in reports
     if external:
         try:
             # A worker thread with its own loop: safe whatever loop pytest-asyncio runs.
             with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
                 pool.submit(asyncio.run, wait_for_broker(external, 30.0)).result()
         except BrokerUnavailableError as exc:
-            broker_unavailable(f"{exc.message} (from {ENV_BOOTSTRAP})")
+            reason = f"{exc.message} (from {ENV_BOOTSTRAP})"
+        if reason:
+            broker_unavailable(reason)
         yield external
         return
     kafka = make_test_broker(tmp_path_factory.mktemp("kafka"))
     try:
         kafka.start()
     except EdocError as exc:
+        reason = exc.diagnostics()
         with contextlib.suppress(EdocError):
             kafka.stop()
-        broker_unavailable(exc.diagnostics())
+    if reason:
+        broker_unavailable(reason)
     try:
         yield kafka.bootstrap
     finally:

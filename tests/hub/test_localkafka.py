@@ -40,16 +40,19 @@ async def _round_trip(bootstrap: str, value: bytes) -> bytes:
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        max_partition_fetch_bytes=limit, fetch_max_bytes=limit,
-    )  # fmt: skip
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=limit,
+        fetch_max_bytes=limit,
+    )
     await consumer.start()
     try:
         record = await consumer.getone()
     finally:
         await consumer.stop()
-    assert record.value is not None
-    return record.value
+    received: bytes = record.value
+    return received
 
 
 @pytest.mark.kafka(own_broker=True)
@@ -57,12 +60,17 @@ async def _round_trip(bootstrap: str, value: bytes) -> bytes:
 async def test_lifecycle(tmp_path: Path) -> None:
     """start → ready (3 MiB round trip) → status → idempotent start → stop → nothing left."""
     kafka = make_test_broker(tmp_path / "state")
+    reason: str | None = None  # skipped/failed outside `except`: no chained traceback
+    started = False
     try:
         # Called inside a running loop on purpose: wait_ready must cope.
-        assert kafka.start(timeout=90.0) is True
+        started = kafka.start(timeout=90.0)
     except KafkaLauncherError as exc:
+        reason = exc.diagnostics()
+    if reason is not None:
         kafka.stop()
-        broker_unavailable(exc.diagnostics())
+        broker_unavailable(reason)
+    assert started is True
     try:
         state = kafka.status()
         assert state.running and state.pid is not None

@@ -1,0 +1,5 @@
+"""``python -m edoc`` runs the CLI."""
+
+from edoc.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""The ``edoc`` command: the composition root that mounts every package's commands.
+
+``edoc`` is the only package allowed to import both ``hub`` and ``connectors``
+(checked by import-linter). Errors derived from ``EdocError`` are printed as one
+or two lines — never a traceback — and become the error's exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+from hub.localkafka_cli import app as local_kafka_app
+from schemas.errors import EdocError
+
+from edoc import cmd_docs, cmd_kafka, cmd_pki, demo
+
+app = typer.Typer(
+    name="edoc",
+    help="edoc-hub: exchange signed official e-documents between agencies over Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(cmd_pki.app, name="pki")
+local_app = typer.Typer(help="Local development services.", no_args_is_help=True)
+local_app.add_typer(local_kafka_app, name="kafka")
+app.add_typer(local_app, name="local")
+cmd_docs.register(app)
+cmd_kafka.register(app)
+demo.register(app)
+
+#: Exit code for a bug: something no EdocError describes.
+INTERNAL_ERROR = 70
+
+
+def main() -> None:
+    """Console-script entry point."""
+    level = os.environ.get("EDOC_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        # aiokafka logs transient, retried conditions (coordinator not ready yet,
+        # topic metadata still propagating) at ERROR; users see our own errors instead.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        app()
+    except EdocError as err:
+        typer.secho(f"error: {err.diagnostics()}", err=True, fg=typer.colors.RED)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("EDOC_DEBUG"):
+            raise
+        typer.secho(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "  hint: this is a bug; rerun with EDOC_DEBUG=1 for a traceback and report it",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        sys.exit(INTERNAL_ERROR)
+
+
+if __name__ == "__main__":
+    main()

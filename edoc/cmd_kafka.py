@@ -1,0 +1,81 @@
+"""``edoc send``, ``edoc inbox`` and ``edoc serve``: talking to the hub over Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from connectors.sdk import HubClient
+from hub.serve import SERVICES, serve
+from hub.settings import get_settings
+from schemas.errors import MalformedPackageError
+
+BootstrapOpt = Annotated[
+    str | None,
+    typer.Option("--bootstrap", help="Kafka bootstrap address [default: EDOC_KAFKA_BOOTSTRAP]"),
+]
+
+
+def send(
+    package: Annotated[Path, typer.Argument(help="package file (.json) made by `edoc sign`")],
+    bootstrap: BootstrapOpt = None,
+) -> None:
+    """Submit a signed package to the hub (topic edoc.submit)."""
+    try:
+        raw = package.read_bytes()
+    except OSError as exc:
+        raise MalformedPackageError(f"cannot read {package}: {exc.strerror}") from None
+
+    async def _send() -> None:
+        async with HubClient(bootstrap or get_settings().kafka_bootstrap) as client:
+            sub = await client.submit(raw)
+        typer.echo(f"submitted {sub.message_id} (edoc.submit partition {sub.partition} offset {sub.offset})")
+
+    asyncio.run(_send())
+
+
+def inbox(
+    agency: Annotated[str, typer.Option("--agency", help="agency code whose inbox to read")],
+    follow: Annotated[bool, typer.Option("--follow", help="keep waiting for new messages")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    bootstrap: BootstrapOpt = None,
+) -> None:
+    """Print the messages delivered to an agency's inbox."""
+
+    async def _read() -> None:
+        async with HubClient(bootstrap or get_settings().kafka_bootstrap) as client:
+            async for msg in client.inbox(agency, follow=follow):
+                h = msg.header
+                subject = h.document.subject if h.document else (h.status.code if h.status else "")
+                if as_json:
+                    typer.echo(json.dumps({
+                        "message_id": str(h.message_id), "kind": h.kind.value, "from": h.sender,
+                        "subject": subject, "verdict": msg.hub_verdict, "offset": msg.offset,
+                        "attachments": [a.name for a in h.attachments],
+                    }, ensure_ascii=False))
+                else:
+                    atts = ", ".join(a.name for a in h.attachments) or "-"
+                    typer.echo(f"{msg.timestamp:%Y-%m-%d %H:%M:%S} {h.message_id} {h.kind.value} "
+                               f"from {h.sender} verdict={msg.hub_verdict} «{subject}» [{atts}]")
+
+    asyncio.run(_read())
+
+
+def serve_cmd(
+    only: Annotated[
+        str | None, typer.Option("--only", help=f"comma-separated services: {','.join(SERVICES)}")
+    ] = None,
+) -> None:
+    """Run the hub's services until Ctrl-C (SIGINT) or SIGTERM."""
+    chosen = {s.strip() for s in only.split(",") if s.strip()} if only else None
+    asyncio.run(serve(get_settings(), chosen))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``send``, ``inbox`` and ``serve`` to the root command."""
+    app.command()(send)
+    app.command()(inbox)
+    app.command("serve")(serve_cmd)

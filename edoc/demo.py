@@ -1,0 +1,189 @@
+"""``edoc demo``: a local broker, the router, and two agencies exchanging a signed PDF.
+
+Everything it starts it also stops on Ctrl-C, including the Java broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import uuid
+from typing import Annotated
+
+import typer
+from aiokafka import AIOKafkaConsumer
+from connectors.sdk import HubClient
+from hub import topics
+from hub.localkafka import LocalKafka
+from hub.serve import build_verifier
+from hub.router_service import RouterService
+from hub.settings import Settings, get_settings
+from rich.console import Console
+from schemas.header import DocSigner, DocumentCode, DocumentMeta, Header, Kind, Promulgation, utc_now
+from schemas.package import Package, b64url_decode, b64url_encode, package_sha256
+from signing.pki import DemoPKI
+from signing.signer import Signer, attachment_ref, build_package
+
+SENDER = ("000.00.01.H49", "Sở Nội vụ tỉnh Bắc Giang")
+RECIPIENT = ("000.00.02.H49", "Sở Tư pháp tỉnh Bắc Giang")
+
+_out = Console()
+
+
+def demo_pdf(title: str) -> bytes:
+    """A small, valid one-page PDF (ASCII text; offsets computed so readers accept it)."""
+    text = title.encode("latin-1", "replace")
+    stream = b"BT /F1 18 Tf 72 720 Td (" + text + b") Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def _document(pdf: bytes) -> Header:
+    now = utc_now()
+    return Header(
+        message_id=uuid.uuid4(),
+        kind=Kind.DOCUMENT,
+        **{"from": SENDER[0]},
+        to=[RECIPIENT[0]],
+        sent_at=now,
+        document=DocumentMeta(
+            code=DocumentCode(number="125", notation="SNV-CCHC"),
+            promulgation=Promulgation(place="Bắc Giang", date=now.date()),
+            document_type="Công văn",
+            subject="V/v báo cáo kết quả cải cách hành chính quý IV",
+            signer=DocSigner(full_name="Nguyễn Văn A", position="Giám đốc"),
+        ),
+        attachments=[attachment_ref("a1", "cong-van-125.pdf", pdf, "application/pdf")],
+    )
+
+
+def _tampered(pkg: Package) -> bytes:
+    header = json.loads(b64url_decode(pkg.header))
+    header["document"]["subject"] += " (sửa sau khi ký)"
+    return pkg.model_copy(update={"header": b64url_encode(json.dumps(header).encode())}).to_bytes()
+
+
+async def _verdicts(
+    settings: Settings, wanted: set[str], timeout: float, field: str = "message_id"
+) -> dict[str, dict[str, object]]:
+    """Verdict events whose ``field`` is in ``wanted``, read from ``edoc.events``."""
+    consumer = AIOKafkaConsumer(
+        topics.EVENTS, bootstrap_servers=settings.kafka_bootstrap,
+        isolation_level="read_committed", auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: dict[str, dict[str, object]] = {}
+    try:
+        async with asyncio.timeout(timeout):
+            while wanted - found.keys():
+                for recs in (await consumer.getmany(timeout_ms=300)).values():
+                    for rec in recs:
+                        event = json.loads(rec.value)
+                        if event.get(field) in wanted:
+                            found[event[field]] = event
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def run_demo(settings: Settings, stop: asyncio.Event) -> None:
+    """The demo scenario against a running broker; returns when ``stop`` is set."""
+    pki_dir = settings.var_dir / "demo" / "pki"
+    pki = DemoPKI(pki_dir) if (pki_dir / "root-ca.pem").exists() else DemoPKI.init(pki_dir)
+    for code, name in (SENDER, RECIPIENT):
+        if not pki.agency(code).cert.exists():
+            pki.issue(code, name)
+    pki.write_crls()  # fresh CRLs every run, so revocation checks pass fail-closed
+    settings = settings.model_copy(update={"trust_anchors": [pki.root_cert], "crls": [pki.crl_dir]})
+    router = RouterService(settings, build_verifier(settings))
+    await router.start()
+    task = asyncio.create_task(router.run(stop))
+    try:
+        _out.print(f"[green]✓[/] router running; PKI in {pki_dir}")
+        pdf = demo_pdf("Cong van 125/SNV-CCHC - bao cao cai cach hanh chinh")
+        a = pki.agency(SENDER[0])
+        pkg = build_package(_document(pdf), {"a1": pdf}, [Signer.from_files(a.key, a.chain)])
+        header = json.loads(b64url_decode(pkg.header))
+        good_id = header["message_id"]
+        bad = _tampered(pkg)
+        bad_sha = package_sha256(bad)
+        async with HubClient(settings.kafka_bootstrap) as client:
+            await client.submit(pkg.to_bytes())
+            _out.print(f"[green]✓[/] {SENDER[1]} ({SENDER[0]}) signed and sent {good_id} "
+                       f"with cong-van-125.pdf ({len(pdf)} bytes)")
+            async for msg in client.inbox(RECIPIENT[0], idle_timeout=30):
+                if str(msg.header.message_id) == good_id:
+                    _out.print(f"[green]✓[/] {RECIPIENT[1]} ({RECIPIENT[0]}) received {good_id}: "
+                               f"«{msg.header.document.subject if msg.header.document else ''}», "
+                               f"hub verdict [bold]{msg.hub_verdict}[/]")
+                    break
+            else:
+                raise TimeoutError("the demo document did not reach the recipient's inbox")
+            await client.submit(bad)
+        verdicts = await _verdicts(settings, {good_id}, 30)
+        _out.print(f"[green]✓[/] verdict event for {good_id}: {verdicts[good_id]['verdict']}")
+        tampered = await _verdicts(settings, {bad_sha}, 30, field="package_sha256")
+        reasons = tampered[bad_sha]["reasons"]
+        _out.print(f"[yellow]✗[/] a copy altered after signing was refused, not delivered: "
+                   f"{', '.join(map(str, reasons)) if isinstance(reasons, list) else reasons}")
+        _out.print(f"\nKafka: {settings.kafka_bootstrap}   try: "
+                   f"[bold]edoc inbox --agency {RECIPIENT[0]}[/]")
+        _out.print("The hub keeps running. Press [bold]Ctrl-C[/] to stop everything.")
+        await stop.wait()
+    finally:
+        stop.set()
+        await task
+        await router.stop()
+
+
+def demo(
+    keep_broker: Annotated[bool, typer.Option(help="leave the broker running on exit")] = False,
+) -> None:
+    """Start a local broker and the router, and send a signed PDF between two agencies."""
+    settings = get_settings()
+    kafka = LocalKafka()
+    with _out.status("Fetching Kafka jars from Maven Central (first run only)…"):
+        kafka.ensure_jars()
+    with _out.status(f"Starting Kafka on {kafka.bootstrap}…"):
+        started = kafka.start()
+    _out.print(f"[green]✓[/] Kafka ready at {kafka.bootstrap}")
+    settings = settings.model_copy(update={"kafka_bootstrap": kafka.bootstrap})
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_demo(settings, stop)
+
+    try:
+        asyncio.run(_main())
+    finally:
+        if started and not keep_broker:
+            with _out.status("Stopping Kafka…"), contextlib.suppress(Exception):
+                kafka.stop()
+            _out.print("[green]✓[/] stopped; no broker left running")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``demo`` to the root command."""
+    app.command()(demo)
+

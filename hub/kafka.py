@@ -1,0 +1,117 @@
+"""Kafka client configuration and topic administration shared by the hub's services.
+
+Limits follow one setting (``max_package_bytes``) so broker, producer and
+consumer never disagree about how large a package may be.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
+
+from hub import topics
+from hub.errors import BrokerUnavailableError
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def record_limit(settings: Settings) -> int:
+    """Largest record the hub writes or reads: a package plus headroom for headers."""
+    return settings.max_package_bytes + 1024 * 1024
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``AIOKafkaProducer``."""
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "max_request_size": record_limit(settings),
+        "acks": "all",
+        "enable_idempotence": True,
+        "request_timeout_ms": 30_000,
+    }
+
+
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``AIOKafkaConsumer`` reading committed data only."""
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "isolation_level": "read_committed",
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": record_limit(settings),
+        "fetch_max_bytes": record_limit(settings) * 2,
+    }
+
+
+def topic_specs(settings: Settings) -> list[NewTopic]:
+    """The hub's fixed topics with their configuration."""
+    limit = str(record_limit(settings))
+    common = {"max.message.bytes": limit}
+    parts = settings.topic_partitions
+    return [
+        # The broker stamps the receive time, so a sender cannot fake freshness.
+        NewTopic(
+            topics.SUBMIT, parts, 1,
+            topic_configs={**common, "message.timestamp.type": "LogAppendTime"},
+        ),
+        NewTopic(topics.EVENTS, parts, 1, topic_configs=common),
+        NewTopic(topics.REJECTED, parts, 1, topic_configs=common),
+        NewTopic(topics.CHECKPOINTS, 1, 1, topic_configs=common),
+    ]
+
+
+def inbox_spec(settings: Settings, agency_code: str) -> NewTopic:
+    """An agency's inbox topic (one partition keeps its documents in order)."""
+    return NewTopic(
+        topics.inbox(agency_code), 1, 1,
+        topic_configs={"max.message.bytes": str(record_limit(settings))},
+    )
+
+
+class TopicAdmin:
+    """Creates topics once; remembers which exist so the hot path asks the broker rarely."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._admin: AIOKafkaAdminClient | None = None
+        self._known: set[str] = set()
+
+    async def start(self) -> None:
+        """Connect and create the hub's fixed topics."""
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._settings.kafka_bootstrap, request_timeout_ms=15_000
+        )
+        try:
+            await self._admin.start()
+        except KafkaConnectionError as exc:
+            raise BrokerUnavailableError(self._settings.kafka_bootstrap, str(exc)) from None
+        self._known.update(await self._admin.list_topics())
+        await self.ensure(topic_specs(self._settings))
+
+    async def close(self) -> None:
+        """Disconnect."""
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None
+
+    async def ensure(self, specs: Iterable[NewTopic]) -> None:
+        """Create those of ``specs`` that do not exist yet."""
+        assert self._admin is not None, "TopicAdmin.start() first"
+        missing = [s for s in specs if s.name not in self._known]
+        for spec in missing:
+            response = await self._admin.create_topics([spec])
+            for err in response.topic_errors:
+                code = err[1]
+                if code and code != TopicAlreadyExistsError.errno:
+                    raise for_code(code)(f"creating topic {err[0]}: {err[2] if len(err) > 2 else ''}")
+            log.info("topic ready: %s", spec.name)
+            self._known.add(spec.name)
+
+    async def ensure_inboxes(self, agency_codes: Iterable[str]) -> None:
+        """Create the inbox topics of these agencies."""
+        await self.ensure(inbox_spec(self._settings, c) for c in agency_codes)

@@ -1,0 +1,116 @@
+"""The router service: ``edoc.submit`` → verify → inboxes / rejected / events, exactly once.
+
+FastStream has no Kafka transactions, so this service uses aiokafka directly:
+for each batch, every output record and the consumer offsets are committed in
+one transaction. A crash anywhere before the commit aborts the transaction and
+the batch is read again; downstream consumers read with ``read_committed`` and
+so never see a half-routed batch.
+
+One router instance per ``EDOC_ROUTER_TRANSACTIONAL_ID``: a restarted instance
+with the same id fences its predecessor (a "zombie" cannot commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaError, ProducerFenced
+from schemas.events import SourceRecord
+from signing.verifier import Verifier
+
+from hub import topics
+from hub.errors import BrokerUnavailableError, HubError
+from hub.kafka import TopicAdmin, consumer_config, producer_config
+from hub.router import Decision, decide
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class RouterService:
+    """Consumes submitted packages and routes them transactionally."""
+
+    def __init__(self, settings: Settings, verifier: Verifier, *, batch_size: int = 200) -> None:
+        self.settings = settings
+        self.verifier = verifier
+        self.batch_size = batch_size
+        self.admin = TopicAdmin(settings)
+        self.routed = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Create topics, start the transactional producer and the consumer."""
+        s = self.settings
+        await self.admin.start()
+        self._producer = AIOKafkaProducer(
+            **producer_config(s), transactional_id=s.router_transactional_id
+        )
+        self._consumer = AIOKafkaConsumer(
+            topics.SUBMIT, **consumer_config(s), group_id=s.router_group,
+            max_poll_records=self.batch_size,
+        )
+        try:
+            await self._producer.start()
+            await self._consumer.start()
+        except KafkaConnectionError as exc:
+            await self.stop()
+            raise BrokerUnavailableError(s.kafka_bootstrap, str(exc)) from None
+        log.info("router started", extra={"bootstrap": s.kafka_bootstrap})
+
+    async def stop(self) -> None:
+        """Stop clients; a transaction in flight is aborted by the producer on close."""
+        for client in (self._consumer, self._producer):
+            if client is not None:
+                try:
+                    await client.stop()
+                except KafkaError as exc:  # stopping must never mask the original error
+                    log.warning("error while stopping %s: %s", type(client).__name__, exc)
+        self._consumer = self._producer = None
+        await self.admin.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Route until ``stop`` is set; the batch in progress is finished first."""
+        assert self._consumer is not None, "start() first"
+        while not stop.is_set():
+            batch = await self._consumer.getmany(timeout_ms=300, max_records=self.batch_size)
+            if batch:
+                await self._route_batch(batch)
+
+    async def _route_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        assert self._consumer is not None and self._producer is not None
+        decisions: list[Decision] = []
+        for tp, records in batch.items():
+            for rec in records:
+                decisions.append(self._decide(rec))
+        # Inbox topics must exist before the transaction writes to them.
+        await self.admin.ensure_inboxes({c for d in decisions for c in d.report.to if d.accepted})
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        try:
+            async with self._producer.transaction():
+                for d in decisions:
+                    for r in d.records:
+                        await self._producer.send(r.topic, r.value, key=r.key, headers=r.headers)
+                await self._producer.send_offsets_to_transaction(offsets, self.settings.router_group)
+        except ProducerFenced:
+            raise HubError(
+                "another router with the same transactional id took over; this one stops",
+                hint="give each router instance its own EDOC_ROUTER_TRANSACTIONAL_ID",
+            ) from None
+        except KafkaError as exc:
+            # Aborted: nothing of this batch is visible; read it again.
+            log.warning("transaction aborted (%s); batch will be retried", exc)
+            for tp, records in batch.items():
+                self._consumer.seek(tp, records[0].offset)
+            await asyncio.sleep(1.0)
+            return
+        self.routed += len(decisions)
+
+    def _decide(self, rec: ConsumerRecord) -> Decision:
+        received_at = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
+        source = SourceRecord(topic=rec.topic, partition=rec.partition, offset=rec.offset)
+        raw = rec.value if isinstance(rec.value, bytes) else b""
+        return decide(raw, verifier=self.verifier, source=source, received_at=received_at)

@@ -1,0 +1,33 @@
+"""The one module that names Kafka topics and record headers."""
+
+from __future__ import annotations
+
+#: Agencies (through connectors) submit packages here; the router consumes it.
+SUBMIT = "edoc.submit"
+#: One verdict event per package (schemas.events.VerdictEvent).
+EVENTS = "edoc.events"
+#: Refused packages: original bytes as value, reasons in headers.
+REJECTED = "edoc.rejected"
+#: Signed checkpoints of the signature log.
+CHECKPOINTS = "edoc.checkpoints"
+
+_INBOX_PREFIX = "edoc.inbox."
+
+# Record header names (values are UTF-8 strings; FastStream decodes them as text).
+H_MESSAGE_ID = "edoc-message-id"
+H_KIND = "edoc-kind"
+H_PROFILE = "edoc-profile"
+H_FROM = "edoc-from"
+H_VERDICT = "edoc-verdict"
+H_REASONS = "edoc-reasons"
+H_PACKAGE_SHA256 = "edoc-package-sha256"
+
+
+def inbox(agency_code: str) -> str:
+    """The inbox topic of an agency: ``edoc.inbox.<code>``."""
+    return _INBOX_PREFIX + agency_code
+
+
+def agency_of_inbox(topic: str) -> str | None:
+    """The agency code of an inbox topic, or None for other topics."""
+    return topic[len(_INBOX_PREFIX) :] if topic.startswith(_INBOX_PREFIX) else None

@@ -1,0 +1,51 @@
+"""Events the hub publishes: one verdict per package on ``edoc.events``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.header import Kind
+from schemas.reasons import Reason
+from schemas.report import VerificationReport
+
+
+class SourceRecord(BaseModel):
+    """Where the package was read from (for auditors tracing back to Kafka)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class VerdictEvent(BaseModel):
+    """The router's decision about one package.
+
+    ``message_id`` is absent only for packages too malformed to have one; then
+    ``package_sha256`` identifies the package.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    v: Literal[1] = 1
+    message_id: uuid.UUID | None
+    package_sha256: str
+    kind: Kind | None
+    from_: str | None = Field(alias="from")
+    to: list[str]
+    verdict: Literal["ok", "rejected"]
+    reasons: list[Reason]
+    delivered_to: list[str] = Field(default_factory=list, description="inbox topics written")
+    received_at: datetime
+    decided_at: datetime
+    source: SourceRecord
+    report: VerificationReport
+
+    def to_bytes(self) -> bytes:
+        """Compact JSON with wire field names."""
+        return self.model_dump_json(by_alias=True).encode()

@@ -1,0 +1,135 @@
+"""The router against a real broker: delivery exactly once, tampered packages refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from hub import topics
+from hub.router_service import RouterService
+from hub.settings import Settings
+from schemas.package import Package, b64url_decode, b64url_encode, package_sha256
+from signing.pki import DemoPKI
+
+from tests.conftest import A, B, C, PackageFactory
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+async def router(kafka_bootstrap: str, pki: DemoPKI) -> AsyncIterator[RouterService]:
+    """A running router with its own consumer group and transactional id."""
+    from hub.serve import build_verifier
+
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(
+        kafka_bootstrap=kafka_bootstrap,
+        trust_anchors=[pki.root_cert],
+        crls=[pki.crl_dir],
+        topic_partitions=1,
+        router_group=f"router-{tag}",
+        router_transactional_id=f"router-{tag}",
+    )
+    service = RouterService(settings, build_verifier(settings))
+    await service.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    yield service
+    stop.set()
+    await task
+    await service.stop()
+
+
+async def submit(bootstrap: str, *packages: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    try:
+        for raw in packages:
+            await producer.send_and_wait(topics.SUBMIT, raw, key=b"test")
+    finally:
+        await producer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str, *, quiet: float = 1.5) -> list[bytes]:
+    """Every committed record of ``topic`` until ``quiet`` seconds pass with nothing new."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, isolation_level="read_committed",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    out: list[bytes] = []
+    try:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while loop.time() - last < quiet:
+            batch = await consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                out.extend(r.value for r in recs)
+                last = loop.time()
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def wait_for_event(bootstrap: str, key: str, value: str, timeout: float = 30) -> dict:  # type: ignore[type-arg]
+    async with asyncio.timeout(timeout):
+        while True:
+            for raw in await read_topic(bootstrap, topics.EVENTS, quiet=0.5):
+                event = json.loads(raw)
+                if event.get(key) == value:
+                    return event  # type: ignore[no-any-return]
+
+
+def message_id(raw: bytes) -> str:
+    return str(json.loads(b64url_decode(Package.model_validate_json(raw).header))["message_id"])
+
+
+async def test_document_delivered_exactly_once_to_recipient_only(
+    kafka_bootstrap: str, router: RouterService, signed_package: PackageFactory
+) -> None:
+    raw = signed_package(A, [B])
+    mid = message_id(raw)
+    await submit(kafka_bootstrap, raw)
+    event = await wait_for_event(kafka_bootstrap, "message_id", mid)
+    assert event["verdict"] == "ok"
+    assert event["reasons"] == []
+    assert event["delivered_to"] == [topics.inbox(B)]
+    inbox_b = await read_topic(kafka_bootstrap, topics.inbox(B))
+    assert inbox_b.count(raw) == 1, "delivered bytes are the original bytes, once"
+    for other in (A, C):
+        assert raw not in await read_topic(kafka_bootstrap, topics.inbox(other), quiet=0.5)
+    assert raw not in await read_topic(kafka_bootstrap, topics.REJECTED, quiet=0.5)
+
+
+async def test_header_altered_after_signing_is_refused(
+    kafka_bootstrap: str, router: RouterService, signed_package: PackageFactory
+) -> None:
+    pkg = Package.model_validate_json(signed_package(A, [C]))
+    header = json.loads(b64url_decode(pkg.header))
+    header["document"]["subject"] = "Nội dung đã bị sửa"
+    tampered = pkg.model_copy(update={"header": b64url_encode(json.dumps(header).encode())})
+    raw = tampered.to_bytes()
+    await submit(kafka_bootstrap, raw)
+    event = await wait_for_event(kafka_bootstrap, "package_sha256", package_sha256(raw))
+    assert event["verdict"] == "rejected"
+    assert event["reasons"] == ["bad_signature"]
+    assert event["delivered_to"] == []
+    assert raw not in await read_topic(kafka_bootstrap, topics.inbox(C), quiet=0.5)
+    rejected = await read_topic(kafka_bootstrap, topics.REJECTED)
+    assert rejected.count(raw) == 1, "the refused original is kept on edoc.rejected"
+
+
+async def test_unreadable_package_gets_malformed_verdict_and_is_kept(
+    kafka_bootstrap: str, router: RouterService
+) -> None:
+    raw = b'{"v": 1, "header": "not base64 at all!", "signatures": []}'
+    await submit(kafka_bootstrap, raw)
+    event = await wait_for_event(kafka_bootstrap, "package_sha256", package_sha256(raw))
+    assert event["reasons"] == ["malformed"]
+    assert event["message_id"] is None
+    assert raw in await read_topic(kafka_bootstrap, topics.REJECTED)
