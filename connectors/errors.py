@@ -16,6 +16,6 @@ class HubUnreachableError(ConnectorError):
         msg = f"Kafka broker not reachable at {bootstrap}"
         super().__init__(
             f"{msg} ({detail})" if detail else msg,
-            hint="check EDOC_KAFKA_BOOTSTRAP, or start a local broker with `edoc local kafka start`",
+            hint="check EDOC_KAFKA_BOOTSTRAP, or start a broker: `edoc local kafka start`",
         )
         self.bootstrap = bootstrap

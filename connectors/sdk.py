@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
-from schemas.header import Header
-from schemas.package import ParsedPackage, parse_package
 
 from connectors.errors import ConnectorError, HubUnreachableError
+from schemas.header import Header
+from schemas.package import ParsedPackage, parse_package
 
 SUBMIT_TOPIC = "edoc.submit"
 INBOX_PREFIX = "edoc.inbox."

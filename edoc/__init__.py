@@ -1,0 +1,1 @@
+"""The ``edoc`` command line: the composition root over hub and connectors."""

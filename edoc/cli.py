@@ -12,10 +12,10 @@ import os
 import sys
 
 import typer
-from hub.localkafka_cli import app as local_kafka_app
-from schemas.errors import EdocError
 
 from edoc import cmd_docs, cmd_kafka, cmd_pki, demo
+from hub.localkafka_cli import app as local_kafka_app
+from schemas.errors import EdocError
 
 app = typer.Typer(
     name="edoc",

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+
 from schemas.errors import MalformedPackageError
 from schemas.header import (
     Classification,
@@ -38,11 +39,17 @@ def sign(
     cert: Annotated[Path, typer.Option("--cert", help="signer's certificate (PEM)")],
     from_: Annotated[str, typer.Option("--from", help="sending agency code")],
     to: Annotated[str, typer.Option("--to", help="recipient codes, comma-separated")],
-    subject: Annotated[str, typer.Option("--subject", help="trích yếu: what the document is about")],
+    subject: Annotated[
+        str, typer.Option("--subject", help="trích yếu: what the document is about")
+    ],
     out: Annotated[Path, typer.Option("--out", help="package file to write (.json)")],
-    chain: Annotated[Path | None, typer.Option("--chain", help="intermediate CA certs (PEM)")] = None,
+    chain: Annotated[
+        Path | None, typer.Option("--chain", help="intermediate CA certs (PEM)")
+    ] = None,
     profile: Annotated[str, typer.Option(help="signature profile: jws or cms")] = "jws",
-    attach: Annotated[list[Path] | None, typer.Option("--attach", help="file to attach; repeat")] = None,
+    attach: Annotated[
+        list[Path] | None, typer.Option("--attach", help="file to attach; repeat")
+    ] = None,
     number: Annotated[str, typer.Option(help="document number (số)")] = "1",
     notation: Annotated[str, typer.Option(help="document notation (ký hiệu), e.g. QĐ-UBND")] = "CV",
     doc_type: Annotated[str, typer.Option("--type", help="document type")] = "Công văn",
@@ -91,9 +98,12 @@ def sign(
 def verify(
     package: Annotated[Path, typer.Argument(help="package file (.json)")],
     trust_anchor: Annotated[
-        list[Path], typer.Option("--trust-anchor", help="trusted root CA (PEM file or folder); repeat")
+        list[Path],
+        typer.Option("--trust-anchor", help="trusted root CA (PEM file or folder); repeat"),
     ],
-    crl: Annotated[list[Path] | None, typer.Option("--crl", help="CRL file or folder; repeat")] = None,
+    crl: Annotated[
+        list[Path] | None, typer.Option("--crl", help="CRL file or folder; repeat")
+    ] = None,
     at: Annotated[
         datetime | None, typer.Option("--at", help="validation time (ISO 8601); default sent_at")
     ] = None,
@@ -116,7 +126,9 @@ def verify(
     if report.ok:
         raise typer.Exit(EXIT_VALID)
     if report.reasons == ["malformed"]:
-        raise MalformedPackageError(f"{package}: {report.details[0] if report.details else 'unreadable'}")
+        raise MalformedPackageError(
+            f"{package}: {report.details[0] if report.details else 'unreadable'}"
+        )
     raise typer.Exit(EXIT_INVALID)
 
 
@@ -124,4 +136,3 @@ def register(app: typer.Typer) -> None:
     """Add ``sign`` and ``verify`` to the root command."""
     app.command()(sign)
     app.command()(verify)
-

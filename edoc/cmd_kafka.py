@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from connectors.sdk import HubClient
 from hub.serve import SERVICES, serve
 from hub.settings import get_settings
@@ -32,7 +33,10 @@ def send(
     async def _send() -> None:
         async with HubClient(bootstrap or get_settings().kafka_bootstrap) as client:
             sub = await client.submit(raw)
-        typer.echo(f"submitted {sub.message_id} (edoc.submit partition {sub.partition} offset {sub.offset})")
+        typer.echo(
+            f"submitted {sub.message_id} "
+            f"(edoc.submit partition {sub.partition} offset {sub.offset})"
+        )
 
     asyncio.run(_send())
 
@@ -51,15 +55,26 @@ def inbox(
                 h = msg.header
                 subject = h.document.subject if h.document else (h.status.code if h.status else "")
                 if as_json:
-                    typer.echo(json.dumps({
-                        "message_id": str(h.message_id), "kind": h.kind.value, "from": h.sender,
-                        "subject": subject, "verdict": msg.hub_verdict, "offset": msg.offset,
-                        "attachments": [a.name for a in h.attachments],
-                    }, ensure_ascii=False))
+                    typer.echo(
+                        json.dumps(
+                            {
+                                "message_id": str(h.message_id),
+                                "kind": h.kind.value,
+                                "from": h.sender,
+                                "subject": subject,
+                                "verdict": msg.hub_verdict,
+                                "offset": msg.offset,
+                                "attachments": [a.name for a in h.attachments],
+                            },
+                            ensure_ascii=False,
+                        )
+                    )
                 else:
                     atts = ", ".join(a.name for a in h.attachments) or "-"
-                    typer.echo(f"{msg.timestamp:%Y-%m-%d %H:%M:%S} {h.message_id} {h.kind.value} "
-                               f"from {h.sender} verdict={msg.hub_verdict} «{subject}» [{atts}]")
+                    typer.echo(
+                        f"{msg.timestamp:%Y-%m-%d %H:%M:%S} {h.message_id} {h.kind.value} "
+                        f"from {h.sender} verdict={msg.hub_verdict} «{subject}» [{atts}]"
+                    )
 
     asyncio.run(_read())
 

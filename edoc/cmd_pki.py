@@ -6,16 +6,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from signing.pki import DemoPKI
 
-app = typer.Typer(help="A test/demo PKI: root CA, issuing CA, hub and agency certificates, CRLs.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="A test/demo PKI: root CA, issuing CA, hub and agency certificates, CRLs.",
+    no_args_is_help=True,
+)
 
 
 @app.command()
 def init(
     out: Annotated[Path, typer.Option("--out", help="folder to create the PKI in")],
-    hub_code: Annotated[str, typer.Option(help="agency code in the hub certificate")] = "000.00.00.H49",
+    hub_code: Annotated[
+        str, typer.Option(help="agency code in the hub certificate")
+    ] = "000.00.00.H49",
     key: Annotated[str, typer.Option(help="key type: ec or rsa")] = "ec",
     crl_base_url: Annotated[
         str | None, typer.Option(help="base URL written into CRL distribution points")

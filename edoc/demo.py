@@ -14,14 +14,23 @@ from typing import Annotated
 
 import typer
 from aiokafka import AIOKafkaConsumer
+from rich.console import Console
+
 from connectors.sdk import HubClient
 from hub import topics
 from hub.localkafka import LocalKafka
-from hub.serve import build_verifier
 from hub.router_service import RouterService
+from hub.serve import build_verifier
 from hub.settings import Settings, get_settings
-from rich.console import Console
-from schemas.header import DocSigner, DocumentCode, DocumentMeta, Header, Kind, Promulgation, utc_now
+from schemas.header import (
+    DocSigner,
+    DocumentCode,
+    DocumentMeta,
+    Header,
+    Kind,
+    Promulgation,
+    utc_now,
+)
 from schemas.package import Package, b64url_decode, b64url_encode, package_sha256
 from signing.pki import DemoPKI
 from signing.signer import Signer, attachment_ref, build_package
@@ -52,7 +61,9 @@ def demo_pdf(title: str) -> bytes:
     xref = len(out)
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
     return bytes(out)
 
 
@@ -82,17 +93,20 @@ def _tampered(pkg: Package) -> bytes:
 
 
 async def _verdicts(
-    settings: Settings, wanted: set[str], timeout: float, field: str = "message_id"
+    settings: Settings, wanted: set[str], wait: float, field: str = "message_id"
 ) -> dict[str, dict[str, object]]:
     """Verdict events whose ``field`` is in ``wanted``, read from ``edoc.events``."""
     consumer = AIOKafkaConsumer(
-        topics.EVENTS, bootstrap_servers=settings.kafka_bootstrap,
-        isolation_level="read_committed", auto_offset_reset="earliest", enable_auto_commit=False,
+        topics.EVENTS,
+        bootstrap_servers=settings.kafka_bootstrap,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     found: dict[str, dict[str, object]] = {}
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait):
             while wanted - found.keys():
                 for recs in (await consumer.getmany(timeout_ms=300)).values():
                     for rec in recs:
@@ -127,13 +141,17 @@ async def run_demo(settings: Settings, stop: asyncio.Event) -> None:
         bad_sha = package_sha256(bad)
         async with HubClient(settings.kafka_bootstrap) as client:
             await client.submit(pkg.to_bytes())
-            _out.print(f"[green]✓[/] {SENDER[1]} ({SENDER[0]}) signed and sent {good_id} "
-                       f"with cong-van-125.pdf ({len(pdf)} bytes)")
+            _out.print(
+                f"[green]✓[/] {SENDER[1]} ({SENDER[0]}) signed and sent {good_id} "
+                f"with cong-van-125.pdf ({len(pdf)} bytes)"
+            )
             async for msg in client.inbox(RECIPIENT[0], idle_timeout=30):
                 if str(msg.header.message_id) == good_id:
-                    _out.print(f"[green]✓[/] {RECIPIENT[1]} ({RECIPIENT[0]}) received {good_id}: "
-                               f"«{msg.header.document.subject if msg.header.document else ''}», "
-                               f"hub verdict [bold]{msg.hub_verdict}[/]")
+                    _out.print(
+                        f"[green]✓[/] {RECIPIENT[1]} ({RECIPIENT[0]}) received {good_id}: "
+                        f"«{msg.header.document.subject if msg.header.document else ''}», "
+                        f"hub verdict [bold]{msg.hub_verdict}[/]"
+                    )
                     break
             else:
                 raise TimeoutError("the demo document did not reach the recipient's inbox")
@@ -142,10 +160,14 @@ async def run_demo(settings: Settings, stop: asyncio.Event) -> None:
         _out.print(f"[green]✓[/] verdict event for {good_id}: {verdicts[good_id]['verdict']}")
         tampered = await _verdicts(settings, {bad_sha}, 30, field="package_sha256")
         reasons = tampered[bad_sha]["reasons"]
-        _out.print(f"[yellow]✗[/] a copy altered after signing was refused, not delivered: "
-                   f"{', '.join(map(str, reasons)) if isinstance(reasons, list) else reasons}")
-        _out.print(f"\nKafka: {settings.kafka_bootstrap}   try: "
-                   f"[bold]edoc inbox --agency {RECIPIENT[0]}[/]")
+        _out.print(
+            f"[yellow]✗[/] a copy altered after signing was refused, not delivered: "
+            f"{', '.join(map(str, reasons)) if isinstance(reasons, list) else reasons}"
+        )
+        _out.print(
+            f"\nKafka: {settings.kafka_bootstrap}   try: "
+            f"[bold]edoc inbox --agency {RECIPIENT[0]}[/]"
+        )
         _out.print("The hub keeps running. Press [bold]Ctrl-C[/] to stop everything.")
         await stop.wait()
     finally:
@@ -186,4 +208,3 @@ def demo(
 def register(app: typer.Typer) -> None:
     """Add ``demo`` to the root command."""
     app.command()(demo)
-

@@ -1,0 +1,1 @@
+"""The hub: settings, Kafka services (router, …), local broker launcher."""

@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
 
 from hub import topics
-from hub.errors import BrokerUnavailableError
+from hub.errors import BrokerUnavailableError, HubError
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,9 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
     return [
         # The broker stamps the receive time, so a sender cannot fake freshness.
         NewTopic(
-            topics.SUBMIT, parts, 1,
+            topics.SUBMIT,
+            parts,
+            1,
             topic_configs={**common, "message.timestamp.type": "LogAppendTime"},
         ),
         NewTopic(topics.EVENTS, parts, 1, topic_configs=common),
@@ -68,7 +70,9 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
 def inbox_spec(settings: Settings, agency_code: str) -> NewTopic:
     """An agency's inbox topic (one partition keeps its documents in order)."""
     return NewTopic(
-        topics.inbox(agency_code), 1, 1,
+        topics.inbox(agency_code),
+        1,
+        1,
         topic_configs={"max.message.bytes": str(record_limit(settings))},
     )
 
@@ -101,14 +105,17 @@ class TopicAdmin:
 
     async def ensure(self, specs: Iterable[NewTopic]) -> None:
         """Create those of ``specs`` that do not exist yet."""
-        assert self._admin is not None, "TopicAdmin.start() first"
+        if self._admin is None:
+            raise HubError("TopicAdmin used before start()")
         missing = [s for s in specs if s.name not in self._known]
         for spec in missing:
             response = await self._admin.create_topics([spec])
             for err in response.topic_errors:
                 code = err[1]
                 if code and code != TopicAlreadyExistsError.errno:
-                    raise for_code(code)(f"creating topic {err[0]}: {err[2] if len(err) > 2 else ''}")
+                    raise for_code(code)(
+                        f"creating topic {err[0]}: {err[2] if len(err) > 2 else ''}"
+                    )
             log.info("topic ready: %s", spec.name)
             self._known.add(spec.name)
 

@@ -10,11 +10,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from hub import topics
 from schemas.events import SourceRecord, VerdictEvent
 from schemas.report import VerificationReport
 from signing.verifier import Verifier
-
-from hub import topics
 
 log = logging.getLogger(__name__)
 

@@ -18,14 +18,14 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError, ProducerFenced
-from schemas.events import SourceRecord
-from signing.verifier import Verifier
 
 from hub import topics
 from hub.errors import BrokerUnavailableError, HubError
 from hub.kafka import TopicAdmin, consumer_config, producer_config
 from hub.router import Decision, decide
 from hub.settings import Settings
+from schemas.events import SourceRecord
+from signing.verifier import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ class RouterService:
             **producer_config(s), transactional_id=s.router_transactional_id
         )
         self._consumer = AIOKafkaConsumer(
-            topics.SUBMIT, **consumer_config(s), group_id=s.router_group,
+            topics.SUBMIT,
+            **consumer_config(s),
+            group_id=s.router_group,
             max_poll_records=self.batch_size,
         )
         try:
@@ -74,27 +76,26 @@ class RouterService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Route until ``stop`` is set; the batch in progress is finished first."""
-        assert self._consumer is not None, "start() first"
+        consumer, _ = self._clients()
         while not stop.is_set():
-            batch = await self._consumer.getmany(timeout_ms=300, max_records=self.batch_size)
+            batch = await consumer.getmany(timeout_ms=300, max_records=self.batch_size)
             if batch:
                 await self._route_batch(batch)
 
     async def _route_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        assert self._consumer is not None and self._producer is not None
+        consumer, producer = self._clients()
         decisions: list[Decision] = []
-        for tp, records in batch.items():
-            for rec in records:
-                decisions.append(self._decide(rec))
+        for records in batch.values():
+            decisions.extend(self._decide(rec) for rec in records)
         # Inbox topics must exist before the transaction writes to them.
         await self.admin.ensure_inboxes({c for d in decisions for c in d.report.to if d.accepted})
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         try:
-            async with self._producer.transaction():
+            async with producer.transaction():
                 for d in decisions:
                     for r in d.records:
-                        await self._producer.send(r.topic, r.value, key=r.key, headers=r.headers)
-                await self._producer.send_offsets_to_transaction(offsets, self.settings.router_group)
+                        await producer.send(r.topic, r.value, key=r.key, headers=r.headers)
+                await producer.send_offsets_to_transaction(offsets, self.settings.router_group)
         except ProducerFenced:
             raise HubError(
                 "another router with the same transactional id took over; this one stops",
@@ -104,10 +105,15 @@ class RouterService:
             # Aborted: nothing of this batch is visible; read it again.
             log.warning("transaction aborted (%s); batch will be retried", exc)
             for tp, records in batch.items():
-                self._consumer.seek(tp, records[0].offset)
+                consumer.seek(tp, records[0].offset)
             await asyncio.sleep(1.0)
             return
         self.routed += len(decisions)
+
+    def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
+        if self._consumer is None or self._producer is None:
+            raise HubError("RouterService used before start()")
+        return self._consumer, self._producer
 
     def _decide(self, rec: ConsumerRecord) -> Decision:
         received_at = datetime.fromtimestamp(rec.timestamp / 1000, UTC)

@@ -8,12 +8,11 @@ import logging
 import signal
 from datetime import timedelta
 
-from signing.trust import TrustStore
-from signing.verifier import Verifier
-
 from hub.errors import HubError
 from hub.router_service import RouterService
 from hub.settings import Settings
+from signing.trust import TrustStore
+from signing.verifier import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,11 @@ def build_verifier(settings: Settings) -> Verifier:
     )
 
 
-async def serve(settings: Settings, only: set[str] | None = None, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Settings, only: set[str] | None = None, stop: asyncio.Event | None = None
+) -> None:
     """Start the chosen services and run until SIGINT/SIGTERM or ``stop`` is set."""
-    chosen = set(SERVICES) if not only else only
+    chosen = only or set(SERVICES)
     unknown = chosen - set(SERVICES)
     if unknown:
         raise HubError(

@@ -1,0 +1,1 @@
+"""Wire models of edoc-hub: package, header, reports, events, reason codes. No I/O, no crypto."""

@@ -7,7 +7,7 @@ maps one to one. The exact JSON is specified in docs/wire-format.md.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Literal
 
@@ -35,7 +35,7 @@ class Classification(StrEnum):
 
     PUBLIC = "public"
     INTERNAL = "internal"
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105 -- a classification level, not a password
 
 
 class BusinessDocType(IntEnum):
@@ -179,6 +179,4 @@ class Header(_Strict):
 
 def utc_now() -> datetime:
     """The current time, timezone-aware, truncated to whole seconds."""
-    from datetime import UTC
-
     return datetime.now(UTC).replace(microsecond=0)

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
 from schemas.header import (
     DocSigner,
     DocumentCode,
@@ -76,8 +77,9 @@ PackageFactory = Callable[..., bytes]
 def signed_package(pki: DemoPKI) -> PackageFactory:
     """``signed_package(sender=A, to=[B], signer=None)`` → package bytes signed by the sender."""
 
-    def factory(sender: str = A, to: list[str] | None = None, signer: str | None = None,
-                **kw: object) -> bytes:
+    def factory(
+        sender: str = A, to: list[str] | None = None, signer: str | None = None, **kw: object
+    ) -> bytes:
         issued = pki.agency(signer or sender)
         header = make_header(sender, to, **kw)  # type: ignore[arg-type]
         return build_package(

@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
 from hub import topics
 from hub.router_service import RouterService
+from hub.serve import build_verifier
 from hub.settings import Settings
 from schemas.package import Package, b64url_decode, b64url_encode, package_sha256
 from signing.pki import DemoPKI
-
 from tests.conftest import A, B, C, PackageFactory
 
 pytestmark = pytest.mark.kafka
@@ -23,8 +24,6 @@ pytestmark = pytest.mark.kafka
 @pytest.fixture
 async def router(kafka_bootstrap: str, pki: DemoPKI) -> AsyncIterator[RouterService]:
     """A running router with its own consumer group and transactional id."""
-    from hub.serve import build_verifier
-
     tag = uuid.uuid4().hex[:8]
     settings = Settings(
         kafka_bootstrap=kafka_bootstrap,
@@ -57,8 +56,11 @@ async def submit(bootstrap: str, *packages: bytes) -> None:
 async def read_topic(bootstrap: str, topic: str, *, quiet: float = 1.5) -> list[bytes]:
     """Every committed record of ``topic`` until ``quiet`` seconds pass with nothing new."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, isolation_level="read_committed",
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        topic,
+        bootstrap_servers=bootstrap,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     await consumer.start()
@@ -76,8 +78,8 @@ async def read_topic(bootstrap: str, topic: str, *, quiet: float = 1.5) -> list[
     return out
 
 
-async def wait_for_event(bootstrap: str, key: str, value: str, timeout: float = 30) -> dict:  # type: ignore[type-arg]
-    async with asyncio.timeout(timeout):
+async def wait_for_event(bootstrap: str, key: str, value: str, wait: float = 30) -> dict:  # type: ignore[type-arg]
+    async with asyncio.timeout(wait):
         while True:
             for raw in await read_topic(bootstrap, topics.EVENTS, quiet=0.5):
                 event = json.loads(raw)
