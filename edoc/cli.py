@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from edoc import cmd_docs, cmd_kafka, cmd_pki, demo
+from edoc import cmd_directory, cmd_docs, cmd_kafka, cmd_pki, demo
 from hub.localkafka_cli import app as local_kafka_app
 from schemas.errors import EdocError
 
@@ -25,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(cmd_pki.app, name="pki")
+app.add_typer(cmd_directory.app, name="directory")
 local_app = typer.Typer(help="Local development services.", no_args_is_help=True)
 local_app.add_typer(local_kafka_app, name="kafka")
 app.add_typer(local_app, name="local")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from hub.settings import get_settings
 from signing.pki import DemoPKI
 
 app = typer.Typer(
@@ -19,15 +20,17 @@ app = typer.Typer(
 def init(
     out: Annotated[Path, typer.Option("--out", help="folder to create the PKI in")],
     hub_code: Annotated[
-        str, typer.Option(help="agency code in the hub certificate")
-    ] = "000.00.00.H49",
+        str | None, typer.Option(help="agency code in the hub certificate [default: EDOC_HUB_CODE]")
+    ] = None,
     key: Annotated[str, typer.Option(help="key type: ec or rsa")] = "ec",
     crl_base_url: Annotated[
         str | None, typer.Option(help="base URL written into CRL distribution points")
     ] = None,
 ) -> None:
     """Create a root CA, an issuing CA, the hub's certificate and empty CRLs."""
-    pki = DemoPKI.init(out, hub_code=hub_code, key_type=key, crl_base_url=crl_base_url)
+    pki = DemoPKI.init(
+        out, hub_code=hub_code or get_settings().hub_code, key_type=key, crl_base_url=crl_base_url
+    )
     typer.echo(f"trust anchor: {pki.root_cert}")
     typer.echo(f"CRLs:         {pki.crl_dir}")
     typer.echo(f"hub cert:     {pki.hub.cert}")

@@ -121,12 +121,22 @@ async def _verdicts(
 async def run_demo(settings: Settings, stop: asyncio.Event) -> None:
     """The demo scenario against a running broker; returns when ``stop`` is set."""
     pki_dir = settings.var_dir / "demo" / "pki"
-    pki = DemoPKI(pki_dir) if (pki_dir / "root-ca.pem").exists() else DemoPKI.init(pki_dir)
+    if (pki_dir / "root-ca.pem").exists():
+        pki = DemoPKI(pki_dir)
+    else:
+        pki = DemoPKI.init(pki_dir, hub_code=settings.hub_code)
     for code, name in (SENDER, RECIPIENT):
         if not pki.agency(code).cert.exists():
             pki.issue(code, name)
     pki.write_crls()  # fresh CRLs every run, so revocation checks pass fail-closed
-    settings = settings.model_copy(update={"trust_anchors": [pki.root_cert], "crls": [pki.crl_dir]})
+    settings = settings.model_copy(
+        update={
+            "trust_anchors": [pki.root_cert],
+            "crls": [pki.crl_dir],
+            "hub_key": pki.hub.key,
+            "hub_cert": pki.hub.chain,
+        }
+    )
     router = RouterService(settings, build_verifier(settings))
     await router.start()
     task = asyncio.create_task(router.run(stop))

@@ -25,3 +25,7 @@ class BrokerUnavailableError(HubError):
             hint="start one with `edoc local kafka start` or set EDOC_KAFKA_BOOTSTRAP",
         )
         self.bootstrap = bootstrap
+
+
+class DirectoryError(HubError):
+    """The agency directory file or an update to it is invalid."""

@@ -50,8 +50,10 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
     """The hub's fixed topics with their configuration."""
-    limit = str(record_limit(settings))
-    common = {"max.message.bytes": limit}
+    common = {
+        "max.message.bytes": str(record_limit(settings)),
+        "retention.ms": str(settings.retention_days * 24 * 3600 * 1000),
+    }
     parts = settings.topic_partitions
     return [
         # The broker stamps the receive time, so a sender cannot fake freshness.
@@ -63,7 +65,9 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         ),
         NewTopic(topics.EVENTS, parts, 1, topic_configs=common),
         NewTopic(topics.REJECTED, parts, 1, topic_configs=common),
-        NewTopic(topics.CHECKPOINTS, 1, 1, topic_configs=common),
+        # Checkpoints and the directory are kept forever (the latest per key for the directory).
+        NewTopic(topics.CHECKPOINTS, 1, 1, topic_configs={"retention.ms": "-1"}),
+        NewTopic(topics.DIRECTORY, 1, 1, topic_configs={"cleanup.policy": "compact"}),
     ]
 
 
@@ -73,7 +77,10 @@ def inbox_spec(settings: Settings, agency_code: str) -> NewTopic:
         topics.inbox(agency_code),
         1,
         1,
-        topic_configs={"max.message.bytes": str(record_limit(settings))},
+        topic_configs={
+            "max.message.bytes": str(record_limit(settings)),
+            "retention.ms": str(settings.retention_days * 24 * 3600 * 1000),
+        },
     )
 
 
@@ -118,6 +125,15 @@ class TopicAdmin:
                     )
             log.info("topic ready: %s", spec.name)
             self._known.add(spec.name)
+
+    async def partitions(self, topic: str) -> list[int]:
+        """Partition ids of ``topic`` (empty when it does not exist)."""
+        if self._admin is None:
+            raise HubError("TopicAdmin used before start()")
+        described = await self._admin.describe_topics([topic])
+        return sorted(
+            p["partition"] for t in described if not t.get("error_code") for p in t["partitions"]
+        )
 
     async def ensure_inboxes(self, agency_codes: Iterable[str]) -> None:
         """Create the inbox topics of these agencies."""

@@ -1,7 +1,16 @@
 """Routing decisions: what the router writes for one submitted package.
 
 Pure logic — no Kafka client here. ``hub.router_service`` reads ``edoc.submit``,
-calls ``decide`` and writes the records it returns in one Kafka transaction.
+calls ``Router.decide`` and writes the records it returns in one Kafka
+transaction, then calls ``commit`` or ``rollback`` on the message index.
+
+Checks on top of the verifier's (numbered after its steps 0–6):
+
+7. the sender and every recipient are active in the directory
+   (``unknown_sender`` / ``unknown_recipient``); the hub's own code never submits;
+8. the message id was not accepted before within the dedup window (``duplicate``);
+9. a status answers a document the hub delivered between the same two parties
+   (``unknown_reference``).
 """
 
 from __future__ import annotations
@@ -11,8 +20,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from hub import topics
+from hub.directory import Directory
+from hub.index import Accepted, MessageIndex
+from hub.receipts import make_receipt
+from schemas.errors import MalformedPackageError
 from schemas.events import SourceRecord, VerdictEvent
+from schemas.header import Header, Kind, StatusCode
+from schemas.package import ParsedPackage, parse_package
+from schemas.reasons import Reason
 from schemas.report import VerificationReport
+from signing.signer import Signer
 from signing.verifier import Verifier
 
 log = logging.getLogger(__name__)
@@ -60,52 +77,176 @@ def _headers(report: VerificationReport, profile: str | None) -> list[tuple[str,
     return out
 
 
-def decide(
-    raw: bytes,
-    *,
-    verifier: Verifier,
-    source: SourceRecord,
-    received_at: datetime,
-    now: datetime | None = None,
-) -> Decision:
-    """Verify ``raw`` and return the verdict event plus inbox or rejection records."""
-    report = verifier.verify_bytes(raw, received_at=received_at, now=now)
-    profile = report.signatures[0].profile if report.signatures else None
-    headers = _headers(report, profile)
-    key = (report.from_ or "unknown").encode()
-    records: list[OutRecord] = []
-    delivered: list[str] = []
-    if report.ok:
-        for code in report.to:
-            topic = topics.inbox(code)
-            records.append(OutRecord(topic, key, raw, headers))
-            delivered.append(topic)
-    else:
-        # The original bytes travel unchanged so nothing is lost and reprocessing is exact.
-        records.append(OutRecord(topics.REJECTED, key, raw, headers))
-    event = VerdictEvent(
-        message_id=report.message_id,
-        package_sha256=report.package_sha256,
-        kind=report.kind,
-        **{"from": report.from_},
-        to=report.to,
-        verdict=report.verdict,
-        reasons=report.reasons,
-        delivered_to=delivered,
-        received_at=received_at,
-        decided_at=now or datetime.now(UTC),
-        source=source,
-        report=report,
+def _with_reasons(report: VerificationReport, extra: dict[Reason, str]) -> VerificationReport:
+    if not extra:
+        return report
+    order = list(Reason)
+    reasons = sorted(set(report.reasons) | extra.keys(), key=order.index)
+    return report.model_copy(
+        update={
+            "verdict": "rejected",
+            "reasons": reasons,
+            "details": [*report.details, *extra.values()],
+        }
     )
-    records.append(OutRecord(topics.EVENTS, key, event.to_bytes(), headers))
-    log.info(
-        "decision",
-        extra={
-            "message_id": str(report.message_id) if report.message_id else None,
-            "agency": report.from_,
-            "verdict": report.verdict,
-            "reasons": [r.value for r in report.reasons],
-            "delivered_to": delivered,
-        },
-    )
-    return Decision(report, event, records)
+
+
+class Router:
+    """Decides, for each package, the verdict and the records to write."""
+
+    def __init__(
+        self,
+        verifier: Verifier,
+        directory: Directory,
+        index: MessageIndex,
+        *,
+        hub_code: str,
+        hub_signer: Signer | None,
+    ) -> None:
+        self.verifier = verifier
+        self.directory = directory
+        self.index = index
+        self.hub_code = hub_code
+        self.hub_signer = hub_signer
+
+    def _verify(
+        self, raw: bytes, received_at: datetime, now: datetime
+    ) -> tuple[ParsedPackage | None, VerificationReport]:
+        limit = self.verifier.max_package_bytes
+        if limit is not None and len(raw) > limit:
+            return None, self.verifier.verify_bytes(raw, received_at=received_at, now=now)
+        try:
+            parsed = parse_package(raw)
+        except MalformedPackageError:
+            return None, self.verifier.verify_bytes(raw, received_at=received_at, now=now)
+        return parsed, self.verifier.verify(parsed, received_at=received_at, now=now)
+
+    def _routing_checks(self, header: Header) -> dict[Reason, str]:
+        extra: dict[Reason, str] = {}
+        # Step 7: directory.
+        if header.sender == self.hub_code:
+            extra[Reason.UNKNOWN_SENDER] = f"{header.sender} is the hub itself and cannot submit"
+        elif not self.directory.is_active(header.sender):
+            extra[Reason.UNKNOWN_SENDER] = f"sender {header.sender} is not an active agency"
+        unknown = [c for c in header.to if not self.directory.is_active(c) or c == self.hub_code]
+        if unknown:
+            extra[Reason.UNKNOWN_RECIPIENT] = f"not active agencies: {', '.join(unknown)}"
+        # Step 8: duplicates.
+        mid = str(header.message_id)
+        if self.index.get(mid) is not None:
+            extra[Reason.DUPLICATE] = f"message {mid} was already accepted"
+        # Step 9: a status must answer a document delivered between the same parties.
+        if header.kind is Kind.STATUS and header.status is not None:
+            ref = self.index.get(str(header.status.ref_message_id))
+            to = set(header.to)
+            between = (
+                ref is not None
+                and ref.kind == Kind.DOCUMENT.value
+                and (
+                    (header.sender == ref.sender and to <= set(ref.recipients))
+                    or (header.sender in ref.recipients and to == {ref.sender})
+                )
+            )
+            if not between:
+                extra[Reason.UNKNOWN_REFERENCE] = (
+                    f"status refers to {header.status.ref_message_id}, which the hub did not "
+                    f"deliver between {header.sender} and {', '.join(header.to)}"
+                )
+        return extra
+
+    def decide(
+        self,
+        raw: bytes,
+        *,
+        source: SourceRecord,
+        received_at: datetime,
+        now: datetime | None = None,
+    ) -> Decision:
+        """Verify ``raw`` and return the verdict event plus inbox, receipt or rejection records."""
+        now = now or datetime.now(UTC)
+        parsed, report = self._verify(raw, received_at, now)
+        if parsed is not None:
+            report = _with_reasons(report, self._routing_checks(parsed.header))
+        profile = report.signatures[0].profile if report.signatures else None
+        headers = _headers(report, profile)
+        key = (report.from_ or "unknown").encode()
+        records: list[OutRecord] = []
+        delivered: list[str] = []
+        if report.ok and parsed is not None:
+            header = parsed.header
+            for code in header.to:
+                topic = topics.inbox(code)
+                records.append(OutRecord(topic, key, raw, headers))
+                delivered.append(topic)
+                if header.kind is not Kind.STATUS:
+                    records += self._receipt(header, StatusCode.ARRIVED, now, recipient=code)
+            self.index.add(
+                str(header.message_id),
+                Accepted(header.sender, tuple(header.to), header.kind.value, now),
+            )
+        else:
+            # The original bytes travel unchanged so nothing is lost and reprocessing is exact.
+            records.append(OutRecord(topics.REJECTED, key, raw, headers))
+            if parsed is not None and self.directory.is_active(parsed.header.sender):
+                records += self._receipt(
+                    parsed.header, StatusCode.REJECTED, now, reasons=list(report.reasons)
+                )
+        event = VerdictEvent(
+            message_id=report.message_id,
+            package_sha256=report.package_sha256,
+            kind=report.kind,
+            **{"from": report.from_},
+            to=report.to,
+            verdict=report.verdict,
+            reasons=report.reasons,
+            delivered_to=delivered,
+            received_at=received_at,
+            decided_at=now,
+            source=source,
+            report=report,
+        )
+        records.append(OutRecord(topics.EVENTS, key, event.to_bytes(), headers))
+        log.info(
+            "decision %s %s",
+            report.message_id or report.package_sha256[:16],
+            report.verdict,
+            extra={
+                "message_id": str(report.message_id) if report.message_id else None,
+                "package_sha256": report.package_sha256,
+                "agency": report.from_,
+                "verdict": report.verdict,
+                "reasons": [r.value for r in report.reasons],
+                "delivered_to": delivered,
+            },
+        )
+        return Decision(report, event, records)
+
+    def _receipt(
+        self,
+        header: Header,
+        code: StatusCode,
+        now: datetime,
+        *,
+        recipient: str | None = None,
+        reasons: list[Reason] | None = None,
+    ) -> list[OutRecord]:
+        if self.hub_signer is None or header.sender == self.hub_code:
+            return []
+        value = make_receipt(
+            self.hub_signer,
+            hub_code=self.hub_code,
+            sender=header.sender,
+            original=header.message_id,
+            code=code,
+            at=now,
+            recipient=recipient,
+            reasons=reasons,
+        )
+        headers = [
+            (topics.H_KIND, Kind.STATUS.value.encode()),
+            (topics.H_FROM, self.hub_code.encode()),
+            (topics.H_VERDICT, b"ok"),
+            (topics.H_STATUS, code.value.encode()),
+            (topics.H_REF_MESSAGE_ID, str(header.message_id).encode()),
+        ]
+        return [OutRecord(topics.inbox(header.sender), self.hub_code.encode(), value, headers)]

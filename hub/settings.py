@@ -53,6 +53,31 @@ class Settings(BaseSettings):
     router_transactional_id: str = Field(
         default="edoc-router-1", description="transactional id of this router instance"
     )
+    router_batch_size: int = Field(
+        default=200, description="most packages the router handles in one transaction"
+    )
+    hub_code: str = Field(
+        default="000.00.99.H49",
+        description="agency code of the hub itself: sender of receipts, organizationIdentifier "
+        "of the hub certificate",
+    )
+    hub_key: Path | None = Field(
+        default=None, description="the hub's private key (PEM) for signing receipts"
+    )
+    hub_cert: Path | None = Field(
+        default=None, description="the hub's certificate chain (PEM, leaf first)"
+    )
+    directory_file: Path = Field(
+        default=REPO_ROOT / "hub" / "data" / "directory-bac-giang.json",
+        description="agency directory loaded at start (docs/directory.md); "
+        "`edoc directory import` adds to it at run time",
+    )
+    dedup_window_days: int = Field(
+        default=30, description="how long an accepted message_id is remembered as a duplicate"
+    )
+    retention_days: int = Field(
+        default=30, description="retention of submit, inbox, events and rejected topics"
+    )
 
 
 @lru_cache(maxsize=1)

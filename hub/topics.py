@@ -10,6 +10,8 @@ EVENTS = "edoc.events"
 REJECTED = "edoc.rejected"
 #: Signed checkpoints of the signature log.
 CHECKPOINTS = "edoc.checkpoints"
+#: Agency directory updates (compacted; key = agency code, value = Agency JSON).
+DIRECTORY = "edoc.directory"
 
 _INBOX_PREFIX = "edoc.inbox."
 
@@ -21,6 +23,8 @@ H_FROM = "edoc-from"
 H_VERDICT = "edoc-verdict"
 H_REASONS = "edoc-reasons"
 H_PACKAGE_SHA256 = "edoc-package-sha256"
+H_STATUS = "edoc-status"
+H_REF_MESSAGE_ID = "edoc-ref-message-id"
 
 
 def inbox(agency_code: str) -> str:

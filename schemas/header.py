@@ -139,6 +139,8 @@ class StatusInfo(_Strict):
     description: str = Field(default="", max_length=2000)
     reasons: list[str] = Field(default_factory=list, max_length=50)
     staff: str = Field(default="", max_length=128)
+    #: For hub receipts (01): the recipient whose inbox received the document.
+    recipient: AgencyCode | None = None
 
 
 class Header(_Strict):

@@ -34,6 +34,8 @@ class Reason(StrEnum):
     UNSUPPORTED_PROFILE = "unsupported_profile"
     #: added: the package carries no signature at all
     UNSIGNED = "unsigned"
+    #: added: a status refers to a document the hub never delivered to its sender
+    UNKNOWN_REFERENCE = "unknown_reference"
 
 
 #: One line per code, for reports, receipts and the console.
@@ -59,4 +61,5 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.CLASSIFIED: "secret documents must never travel through the hub",
     Reason.UNSUPPORTED_PROFILE: "a signature uses a profile this hub does not implement",
     Reason.UNSIGNED: "the package carries no signature",
+    Reason.UNKNOWN_REFERENCE: "the status answers a document the hub did not deliver to its sender",
 }

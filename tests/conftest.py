@@ -24,13 +24,14 @@ from signing.trust import TrustStore
 from signing.verifier import Verifier
 
 A, B, C = "000.00.01.H49", "000.00.02.H49", "000.00.03.H49"
+HUB = "000.00.99.H49"
 PDF = b"%PDF-1.4\n% test attachment\n" + bytes(range(256)) * 8
 
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> DemoPKI:
     """Root → issuing CA → agencies A (EC), B (RSA), C (EC)."""
-    p = DemoPKI.init(tmp_path_factory.mktemp("pki") / "pki")
+    p = DemoPKI.init(tmp_path_factory.mktemp("pki") / "pki", hub_code=HUB)
     p.issue(A, "Sở Nội vụ")
     p.issue(B, "Sở Tư pháp", key_type="rsa")
     p.issue(C, "Sở Tài chính")

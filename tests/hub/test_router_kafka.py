@@ -3,44 +3,63 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from hub import topics
+from hub.directory import load_directory_file, publish_agencies
 from hub.router_service import RouterService
 from hub.serve import build_verifier
 from hub.settings import Settings
-from schemas.package import Package, b64url_decode, b64url_encode, package_sha256
+from schemas.package import Package, b64url_decode, b64url_encode, package_sha256, parse_package
 from signing.pki import DemoPKI
-from tests.conftest import A, B, C, PackageFactory
+from signing.verifier import Verifier
+from tests.conftest import HUB, A, B, C, PackageFactory
 
 pytestmark = pytest.mark.kafka
 
 
-@pytest.fixture
-async def router(kafka_bootstrap: str, pki: DemoPKI) -> AsyncIterator[RouterService]:
-    """A running router with its own consumer group and transactional id."""
-    tag = uuid.uuid4().hex[:8]
-    settings = Settings(
+def router_settings(kafka_bootstrap: str, pki: DemoPKI, tag: str | None = None) -> Settings:
+    """Settings for a test router with its own consumer group and transactional id."""
+    tag = tag or uuid.uuid4().hex[:8]
+    return Settings(
         kafka_bootstrap=kafka_bootstrap,
         trust_anchors=[pki.root_cert],
         crls=[pki.crl_dir],
         topic_partitions=1,
         router_group=f"router-{tag}",
         router_transactional_id=f"router-{tag}",
+        hub_key=pki.hub.key,
+        hub_cert=pki.hub.chain,
     )
+
+
+@contextlib.asynccontextmanager
+async def running_router(settings: Settings) -> AsyncIterator[RouterService]:
+    """A router running in this event loop until the block ends."""
     service = RouterService(settings, build_verifier(settings))
     await service.start()
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
-    yield service
-    stop.set()
-    await task
-    await service.stop()
+    try:
+        yield service
+    finally:
+        stop.set()
+        await task
+        await service.stop()
+
+
+@pytest.fixture
+async def router(kafka_bootstrap: str, pki: DemoPKI) -> AsyncIterator[RouterService]:
+    """A running router with its own consumer group and transactional id."""
+    async with running_router(router_settings(kafka_bootstrap, pki)) as service:
+        yield service
 
 
 async def submit(bootstrap: str, *packages: bytes) -> None:
@@ -135,3 +154,88 @@ async def test_unreadable_package_gets_malformed_verdict_and_is_kept(
     assert event["reasons"] == ["malformed"]
     assert event["message_id"] is None
     assert raw in await read_topic(kafka_bootstrap, topics.REJECTED)
+
+
+async def events_for(bootstrap: str, key: str, value: str) -> list[dict]:  # type: ignore[type-arg]
+    return [
+        e
+        for e in map(json.loads, await read_topic(bootstrap, topics.EVENTS, quiet=0.5))
+        if e.get(key) == value
+    ]
+
+
+async def test_sender_receives_signed_receipt_per_recipient(
+    kafka_bootstrap: str,
+    router: RouterService,
+    signed_package: PackageFactory,
+    verifier: Verifier,
+) -> None:
+    raw = signed_package(C, [A, B])
+    mid = message_id(raw)
+    await submit(kafka_bootstrap, raw)
+    await wait_for_event(kafka_bootstrap, "message_id", mid)
+    receipts = [parse_package(v) for v in await read_topic(kafka_bootstrap, topics.inbox(C))]
+    mine = [p for p in receipts if p.header.status and str(p.header.status.ref_message_id) == mid]
+    assert sorted(p.header.status.recipient or "" for p in mine if p.header.status) == [A, B]
+    for p in mine:
+        assert p.header.sender == HUB
+        assert verifier.verify_bytes(p.raw).verdict == "ok"
+
+
+async def test_duplicate_is_refused_after_a_router_restart(
+    kafka_bootstrap: str, pki: DemoPKI, signed_package: PackageFactory
+) -> None:
+    settings = router_settings(kafka_bootstrap, pki)
+    raw = signed_package(A, [C])
+    mid = message_id(raw)
+    async with running_router(settings):
+        await submit(kafka_bootstrap, raw)
+        await wait_for_event(kafka_bootstrap, "message_id", mid)
+    async with running_router(settings):  # a new process would rebuild its index the same way
+        await submit(kafka_bootstrap, raw)
+        async with asyncio.timeout(30):
+            while len(events := await events_for(kafka_bootstrap, "message_id", mid)) < 2:
+                pass
+    assert [e["reasons"] for e in events] == [[], ["duplicate"]]
+    inbox_c = await read_topic(kafka_bootstrap, topics.inbox(C))
+    assert inbox_c.count(raw) == 1
+
+
+async def test_agency_added_while_running_gets_an_inbox_and_mail(
+    kafka_bootstrap: str,
+    router: RouterService,
+    pki: DemoPKI,
+    tmp_path: Path,
+    signed_package: PackageFactory,
+) -> None:
+    new = "000.00.40.H49"
+    first = signed_package(A, [new])
+    await submit(kafka_bootstrap, first)
+    event = await wait_for_event(kafka_bootstrap, "message_id", message_id(first))
+    assert event["reasons"] == ["unknown_recipient"]
+    directory = tmp_path / "more.json"
+    directory.write_text(
+        json.dumps(
+            {
+                "v": 1,
+                "agencies": [
+                    {
+                        "code": new,
+                        "name": "Ban Quản lý các khu công nghiệp",
+                        "parent": "000.00.00.H49",
+                        "level": "department",
+                    }
+                ],
+            },
+            ensure_ascii=False,
+        )
+    )
+    await publish_agencies(kafka_bootstrap, load_directory_file(directory))
+    async with asyncio.timeout(30):
+        while not router.directory.is_active(new):  # noqa: ASYNC110 -- no change event to await
+            await asyncio.sleep(0.1)
+    second = signed_package(A, [new])
+    await submit(kafka_bootstrap, second)
+    event = await wait_for_event(kafka_bootstrap, "message_id", message_id(second))
+    assert event["verdict"] == "ok"
+    assert second in await read_topic(kafka_bootstrap, topics.inbox(new))
