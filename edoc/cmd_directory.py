@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from hub.directory import load_directory_file, publish_agencies
-from hub.settings import get_settings
 from rich.console import Console
 from rich.table import Table
+
+from hub.directory import load_directory_file, publish_agencies
+from hub.settings import get_settings
 
 app = typer.Typer(help="The agency directory (who may send and receive).", no_args_is_help=True)
 

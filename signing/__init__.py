@@ -1,0 +1,1 @@
+"""Signature verification, certificate policy, CRLs, signers, demo PKI (no Kafka, no DB)."""

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
@@ -66,6 +67,9 @@ class ParsedCert:
     der: bytes
     sha256: str
     info: CertInfo
+    #: DER of the issuer Name and the key identifier, for CMS SignerIdentifier matching.
+    issuer_der: bytes
+    key_id: bytes
 
     @property
     def organization_identifier(self) -> str | None:
@@ -100,7 +104,17 @@ def parse_der(der: bytes) -> ParsedCert:
         not_after=cert.not_valid_after_utc,
         sha256=hashlib.sha256(der).hexdigest(),
     )
-    return ParsedCert(cert, der, info.sha256, info)
+    try:
+        key_id = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        key_id = b""
+    if not key_id:
+        # RFC 5280 §4.2.1.2 method 1, what signers use when the extension is absent.
+        try:
+            key_id = x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            key_id = b""
+    return ParsedCert(cert, der, info.sha256, info, cert.issuer.public_bytes(), key_id)
 
 
 def as_parsed(cert: x509.Certificate | ParsedCert) -> ParsedCert:

@@ -49,7 +49,9 @@ def load_private_key(path: Path, password: bytes | None = None) -> SigningKey:
         else:
             key = serialization.load_der_private_key(data, password)
     except (ValueError, TypeError) as exc:
-        raise SignerError(f"cannot load key {path}: {exc}", hint="give a PEM or DER private key") from None
+        raise SignerError(
+            f"cannot load key {path}: {exc}", hint="give a PEM or DER private key"
+        ) from None
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise SignerError(f"key {path} is {type(key).__name__}; only RSA and EC keys sign packages")
     return key

@@ -16,15 +16,24 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from schemas.agency import check_agency_code
 from signing.certs import ORGANIZATION_IDENTIFIER
 from signing.errors import PKIError
-from signing.keys import SigningKey, certs_to_pem, generate_key, key_to_pem, load_cert_chain, load_private_key
+from signing.keys import (
+    SigningKey,
+    certs_to_pem,
+    generate_key,
+    key_to_pem,
+    load_cert_chain,
+    load_private_key,
+)
 
 DOC_SIGNING_USAGE = frozenset({"digital_signature", "content_commitment"})
 _KU_FIELDS = (
@@ -134,7 +143,9 @@ class DemoPKI:
     @property
     def hub(self) -> IssuedCert:
         """The hub's signing certificate, used for receipts and checkpoints."""
-        return IssuedCert(self.root / "hub.pem", self.root / "hub.key.pem", self.root / "hub.chain.pem")
+        return IssuedCert(
+            self.root / "hub.pem", self.root / "hub.key.pem", self.root / "hub.chain.pem"
+        )
 
     def agency(self, code: str) -> IssuedCert:
         """Files of an agency's certificate."""
@@ -189,7 +200,9 @@ class DemoPKI:
         pki._write(root / "root-ca.key.pem", key_to_pem(root_key))
         pki._write(root / "issuing-ca.pem", certs_to_pem([inter_cert]))
         pki._write(root / "issuing-ca.key.pem", key_to_pem(inter_key))
-        state = {"crl_base_url": crl_base_url, "revoked": {}, "crl_number": 0, "agencies": {}}
+        state: dict[str, Any] = {
+            "crl_base_url": crl_base_url, "revoked": {}, "crl_number": 0, "agencies": {}
+        }
         pki._save_state(state)
         pki.write_crls()
         pki._issue(hub_code, "edoc-hub", pki.hub, key_type=key_type, days=days // 2)
@@ -263,13 +276,21 @@ class DemoPKI:
         self.write_crls()
         return int(serial, 16)
 
-    def write_crls(self, *, next_update: timedelta = timedelta(days=7)) -> None:
-        """(Re)write both CRLs, signed by their CAs, valid for ``next_update``."""
+    def write_crls(
+        self, *, next_update: timedelta = timedelta(days=7), this_update: datetime | None = None
+    ) -> None:
+        """(Re)write both CRLs, signed by their CAs, valid for ``next_update``.
+
+        ``this_update`` back-dates them (tests use it to make an expired CRL).
+        """
         state = self._load_state()
         state["crl_number"] += 1
         self._save_state(state)
-        now = datetime.now(UTC) - timedelta(minutes=1)
-        pairs = (("issuing-ca", state["revoked"]), ("root-ca", {}))
+        now = this_update or datetime.now(UTC) - timedelta(minutes=1)
+        pairs: tuple[tuple[str, dict[str, str]], ...] = (
+            ("issuing-ca", state["revoked"]),
+            ("root-ca", {}),
+        )
         for name, revoked in pairs:
             ca = load_cert_chain(self.root / f"{name}.pem")[0]
             ca_key = load_private_key(self.root / f"{name}.key.pem")
@@ -288,8 +309,6 @@ class DemoPKI:
                     .build()
                 )
             crl = builder.sign(ca_key, hashes.SHA256())
-            from cryptography.hazmat.primitives.serialization import Encoding
-
             self._write(self.crl_dir / f"{name}.crl.pem", crl.public_bytes(Encoding.PEM))
 
     # -- helpers -----------------------------------------------------------

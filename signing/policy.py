@@ -14,12 +14,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import verification as xv
 
 from schemas.reasons import Reason
-from signing.certs import fingerprint
+from signing.certs import ParsedCert, as_parsed
 from signing.errors import SignatureCheckError
 
 #: EC curves accepted for signer keys.
 ALLOWED_CURVES = (ec.SECP256R1, ec.SECP384R1)
 MIN_RSA_BITS = 2048
+#: Deepest path accepted (leaf + intermediates + anchor).
+MAX_CHAIN_DEPTH = 6
 
 
 def check_leaf_key(cert: x509.Certificate) -> list[SignatureCheckError]:
@@ -55,24 +57,42 @@ def check_key_usage(cert: x509.Certificate) -> list[SignatureCheckError]:
     return []
 
 
+_LEAF_CACHE: dict[str, tuple[SignatureCheckError, ...]] = {}
+_LEAF_CACHE_MAX = 4096
+
+
+def leaf_problems(leaf: ParsedCert) -> tuple[SignatureCheckError, ...]:
+    """Key strength and key usage of a signer certificate (time-independent, so cached)."""
+    cached = _LEAF_CACHE.get(leaf.sha256)
+    if cached is None:
+        try:
+            cached = (*check_leaf_key(leaf.cert), *check_key_usage(leaf.cert))
+        except ValueError as exc:  # an extension cryptography cannot parse
+            cached = (SignatureCheckError(Reason.KEY_USAGE, f"extensions unreadable: {exc}"),)
+        if len(_LEAF_CACHE) >= _LEAF_CACHE_MAX:
+            _LEAF_CACHE.clear()
+        _LEAF_CACHE[leaf.sha256] = cached
+    return cached
+
+
 def check_validity(
-    cert: x509.Certificate, at: datetime, skew: timedelta
+    cert: x509.Certificate | ParsedCert, at: datetime, skew: timedelta
 ) -> list[SignatureCheckError]:
     """Validity at ``at`` with ``skew`` tolerance on both edges."""
-    name = cert.subject.rfc4514_string()
-    if at + skew < cert.not_valid_before_utc:
+    pc = as_parsed(cert)
+    if at + skew < pc.not_before:
         return [
             SignatureCheckError(
                 Reason.CERT_NOT_YET_VALID,
-                f"{name} valid from {cert.not_valid_before_utc.isoformat()}, "
+                f"{pc.info.subject} valid from {pc.not_before.isoformat()}, "
                 f"validation time {at.isoformat()}",
             )
         ]
-    if at - skew > cert.not_valid_after_utc:
+    if at - skew > pc.not_after:
         return [
             SignatureCheckError(
                 Reason.CERT_EXPIRED,
-                f"{name} expired at {cert.not_valid_after_utc.isoformat()}, "
+                f"{pc.info.subject} expired at {pc.not_after.isoformat()}, "
                 f"validation time {at.isoformat()}",
             )
         ]
@@ -81,7 +101,7 @@ def check_validity(
 
 @dataclass(frozen=True, slots=True)
 class _CachedChain:
-    chain: tuple[x509.Certificate, ...]
+    chain: tuple[ParsedCert, ...]
     # The path is valid for any time inside every certificate's validity.
     valid_from: datetime
     valid_to: datetime
@@ -92,9 +112,13 @@ class ChainValidator:
 
     Path building is the expensive step (a few thousand per second), and its
     result depends only on the certificates, the anchors and the time; the
-    cache keeps the built chain with the time window in which it holds. A new
-    validator is made whenever the anchors change, which empties the cache.
-    Revocation is checked on every call by the verifier, never cached here.
+    cache keeps the built chain with the time window in which it holds, and a
+    time outside that window builds again. A validator is made per set of
+    anchors (the verifier makes a new one when the trust store's anchors
+    change), so anchors never leak between caches. Revocation is checked on
+    every call by the verifier, never cached here, which is why a new CRL needs
+    no invalidation. Failed paths are not cached: they are rare and a later
+    CRL or anchor change must not be masked.
     """
 
     def __init__(self, anchors: list[x509.Certificate], *, max_entries: int = 10_000) -> None:
@@ -110,10 +134,15 @@ class ChainValidator:
         self.misses = 0
 
     def validate(
-        self, leaf: x509.Certificate, intermediates: list[x509.Certificate], at: datetime
-    ) -> list[x509.Certificate]:
+        self,
+        leaf: x509.Certificate | ParsedCert,
+        intermediates: list[x509.Certificate] | list[ParsedCert],
+        at: datetime,
+    ) -> list[ParsedCert]:
         """The chain leaf-first ending in an anchor, or ``SignatureCheckError(untrusted_chain)``."""
-        key = (fingerprint(leaf), *sorted(fingerprint(c) for c in intermediates))
+        pleaf = as_parsed(leaf)
+        pinter = [as_parsed(c) for c in intermediates]
+        key = (pleaf.sha256, *sorted({c.sha256 for c in pinter}))
         cached = self._cache.get(key)
         if cached is not None and cached.valid_from <= at <= cached.valid_to:
             self.hits += 1
@@ -123,20 +152,25 @@ class ChainValidator:
             xv.PolicyBuilder()
             .store(self._store)
             .time(at)
-            .max_chain_depth(6)
+            .max_chain_depth(MAX_CHAIN_DEPTH)
             .extension_policies(ca_policy=self._ca_policy, ee_policy=self._ee_policy)
             .build_client_verifier()
         )
         try:
-            verified = verifier.verify(leaf, intermediates)
+            verified = verifier.verify(pleaf.cert, [c.cert for c in pinter])
         except xv.VerificationError as exc:
             raise SignatureCheckError(Reason.UNTRUSTED_CHAIN, f"path validation: {exc}") from None
-        chain = tuple(verified.chain)
+        chain = tuple(as_parsed(c) for c in verified.chain)
         if len(self._cache) >= self._max:
+            # Crude but bounded: a full cache is rebuilt from live traffic in seconds.
             self._cache.clear()
         self._cache[key] = _CachedChain(
             chain,
-            max(c.not_valid_before_utc for c in chain),
-            min(c.not_valid_after_utc for c in chain),
+            max(c.not_before for c in chain),
+            min(c.not_after for c in chain),
         )
         return list(chain)
+
+    def clear(self) -> None:
+        """Forget every cached path."""
+        self._cache.clear()

@@ -15,10 +15,10 @@ from schemas.header import AttachmentRef, Header
 from schemas.package import AttachmentContent, Package, SignatureEntry, b64url_encode
 from signing.errors import SignerError
 from signing.keys import SigningKey, load_cert_chain, load_private_key
-from signing.profiles import jws
+from signing.profiles import cms, jws
 
 #: Profiles this module can produce.
-SIGNING_PROFILES = ("jws",)
+SIGNING_PROFILES = ("jws", "cms")
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,17 @@ class Signer:
         """Detached signature over ``header_bytes`` in this signer's profile."""
         if self.profile == "jws":
             return SignatureEntry(profile="jws", value=jws.sign(header_bytes, self.key, self.chain))
+        if self.profile == "cms":
+            # Intermediates ride along (openssl cms -certfile) so any hub can build the path.
+            return SignatureEntry(profile="cms", value=cms.sign(header_bytes, self.key, self.chain))
         raise SignerError(
             f"cannot sign with profile {self.profile!r}", hint=f"use one of {SIGNING_PROFILES}"
         )
 
 
-def attachment_ref(att_id: str, name: str, data: bytes, media_type: str | None = None) -> AttachmentRef:
+def attachment_ref(
+    att_id: str, name: str, data: bytes, media_type: str | None = None
+) -> AttachmentRef:
     """The manifest entry for ``data``."""
     mt = media_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     return AttachmentRef(
@@ -85,6 +90,7 @@ def build_package(
         header=b64url_encode(header_bytes),
         signatures=[s.sign(header_bytes) for s in signers],
         attachments=[
-            AttachmentContent(id=k, content=base64.b64encode(v).decode()) for k, v in attachments.items()
+            AttachmentContent(id=k, content=base64.b64encode(v).decode())
+            for k, v in attachments.items()
         ],
     )

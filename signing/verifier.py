@@ -15,30 +15,48 @@ import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from cryptography import x509
-
 from schemas.errors import MalformedPackageError
 from schemas.header import Classification
-from schemas.package import ParsedPackage, package_sha256, parse_package
+from schemas.package import ParsedPackage, SignatureEntry, package_sha256, parse_package
 from schemas.reasons import Reason
 from schemas.report import AttachmentReport, SignatureReport, VerificationReport
-from signing.certs import cert_info, fingerprint, organization_identifier
+from signing.certs import ParsedCert
 from signing.crl import RevocationStatus
 from signing.errors import SignatureCheckError
-from signing.policy import ChainValidator, check_key_usage, check_leaf_key, check_validity
+from signing.policy import ChainValidator, check_validity, leaf_problems
 from signing.profiles.base import SignatureProfile
+from signing.profiles.cms import CmsProfile
 from signing.profiles.jws import JwsProfile
 from signing.trust import TrustStore
+
+#: Detail prefix of a signature whose profile raised an unexpected exception.
+PROFILE_BUG = "internal error in the signature profile"
 
 
 def default_profiles() -> dict[str, SignatureProfile]:
     """The profiles this hub implements, by wire name."""
-    return {"jws": JwsProfile()}
+    return {"jws": JwsProfile(), "cms": CmsProfile()}
+
+
+def _path_time(leaf: ParsedCert, extra: list[ParsedCert], at: datetime) -> datetime:
+    """``at`` moved into the validity of the leaf and the supplied certificates.
+
+    Falls back to the leaf alone when the supplied certificates share no common
+    validity (e.g. an unrelated old certificate rides along).
+    """
+    lo = max(c.not_before for c in (leaf, *extra))
+    hi = min(c.not_after for c in (leaf, *extra))
+    if lo > hi:
+        lo, hi = leaf.not_before, leaf.not_after
+    return min(max(at, lo), hi)
+
+
+_ORDER = {r: i for i, r in enumerate(Reason)}
 
 
 def _ordered(reasons: set[Reason]) -> list[Reason]:
-    order = list(Reason)
-    return sorted(reasons, key=order.index)
+    """Reason codes in their declaration order, so reports are stable."""
+    return sorted(reasons, key=_ORDER.__getitem__)
 
 
 class Verifier:
@@ -61,6 +79,7 @@ class Verifier:
         self.revocation_fail_open = revocation_fail_open
         self.max_package_bytes = max_package_bytes
         self.chains = ChainValidator(trust.anchors)
+        self._anchors_version = trust.anchors_version
 
     def verify_bytes(
         self,
@@ -115,13 +134,14 @@ class Verifier:
             reasons.add(Reason.STALE)
             details.append(
                 f"sent_at {header.sent_at.isoformat()} is more than "
-                f"{int(self.freshness.total_seconds())} s from receive time {received_at.isoformat()}"
+                f"{int(self.freshness.total_seconds())} s from receive time "
+                f"{received_at.isoformat()}"
             )
         validation_time = at or header.sent_at
         # Step 4: every signature.
         sig_reports = [
-            self._verify_signature(i, s.profile, s.value, parsed, validation_time, now)
-            for i, s in enumerate(parsed.package.signatures)
+            self._verify_signature(i, entry, parsed, at=validation_time, now=now)
+            for i, entry in enumerate(parsed.package.signatures)
         ]
         if not sig_reports:
             reasons.add(Reason.UNSIGNED)
@@ -161,72 +181,103 @@ class Verifier:
     def _verify_signature(
         self,
         index: int,
-        profile_name: str,
-        value: str,
+        entry: SignatureEntry,
         parsed: ParsedPackage,
+        *,
         at: datetime,
         now: datetime,
     ) -> SignatureReport:
-        report = SignatureReport(index=index, profile=profile_name, valid=False)
-        profile = self.profiles.get(profile_name)
+        profile = self.profiles.get(entry.profile)
         if profile is None:
-            report.reasons.append(Reason.UNSUPPORTED_PROFILE)
-            report.details.append(
-                f"profile {profile_name!r} not supported (have: {', '.join(sorted(self.profiles))})"
+            return SignatureReport(
+                index=index,
+                profile=entry.profile,
+                valid=False,
+                reasons=[Reason.UNSUPPORTED_PROFILE],
+                details=[
+                    f"profile {entry.profile!r} not supported "
+                    f"(have: {', '.join(sorted(self.profiles))})"
+                ],
             )
-            return report
         # 4a: decode and check the signature maths.
         try:
-            result = profile.verify(value, parsed.header_bytes)
+            result = profile.verify(entry.value, parsed.header_bytes)
         except SignatureCheckError as exc:
-            report.reasons.append(exc.reason)
-            report.details.append(exc.message)
-            return report
-        leaf = result.signer
-        report.algorithm = result.algorithm
-        report.signer = cert_info(leaf)
-        report.signing_time = result.signing_time
+            return SignatureReport(
+                index=index,
+                profile=entry.profile,
+                valid=False,
+                reasons=[exc.reason],
+                details=[exc.message],
+            )
+        except Exception as exc:
+            # A profile bug must reject the package, never crash the hub; the
+            # property tests assert this branch is never taken.
+            return SignatureReport(
+                index=index,
+                profile=entry.profile,
+                valid=False,
+                reasons=[Reason.BAD_SIGNATURE],
+                details=[f"{PROFILE_BUG}: {type(exc).__name__}: {exc}"],
+            )
+        leaf = result.signer_cert
         problems = list(result.problems)
         # 4b: leaf policy — key strength, key usage, validity at the validation time.
-        problems += check_leaf_key(leaf)
-        problems += check_key_usage(leaf)
+        problems += leaf_problems(leaf)
         problems += check_validity(leaf, at, self.clock_skew)
-        # 4c: path to a trust anchor, at a time inside the leaf's validity so an
-        # expired leaf is reported as expired, not also as untrusted.
-        path_time = min(max(at, leaf.not_valid_before_utc), leaf.not_valid_after_utc)
-        chain: list[x509.Certificate] = []
+        # 4c: path to a trust anchor, built at a time inside the certificates'
+        # validity so an expired certificate is reported as expired (4b, 4d),
+        # not also as untrusted.
+        chain: list[ParsedCert] = []
         try:
-            chain = self.chains.validate(leaf, result.extra_certs, path_time)
+            chain = self._chains().validate(leaf, result.extra, _path_time(leaf, result.extra, at))
         except SignatureCheckError as exc:
             problems.append(exc)
-        report.chain = [fingerprint(c) for c in chain] or [fingerprint(leaf)]
-        # 4d: revocation of every non-anchor certificate in the path.
+        # 4d: validity of the CA certificates and revocation of every non-anchor
+        # certificate in the path.
+        for cert in chain[1:]:
+            problems += check_validity(cert, at, self.clock_skew)
         for idx, cert in enumerate(chain[:-1]):
             problems += self._check_revocation(cert, chain[idx + 1], at, now, is_leaf=idx == 0)
-            if idx > 0:
-                problems += check_validity(cert, at, self.clock_skew)
         # 4e: this signature's own sender binding is judged at package level (step 5).
+        reasons: list[Reason] = []
         for p in problems:
-            if p.reason not in report.reasons:
-                report.reasons.append(p.reason)
-            report.details.append(p.message)
-        if organization_identifier(leaf) is None:
-            report.details.append("signer certificate has no organizationIdentifier")
-        report.valid = not report.reasons
-        return report
+            if p.reason not in reasons:
+                reasons.append(p.reason)
+        details = [p.message for p in problems]
+        if leaf.organization_identifier is None:
+            details.append("signer certificate has no organizationIdentifier")
+        return SignatureReport(
+            index=index,
+            profile=entry.profile,
+            algorithm=result.algorithm,
+            valid=not reasons,
+            reasons=reasons,
+            signer=leaf.info,
+            chain=[c.sha256 for c in chain] or [leaf.sha256],
+            signing_time=result.signing_time,
+            details=details,
+        )
+
+    def _chains(self) -> ChainValidator:
+        # The anchors changed since the validator was built: its cache is void.
+        if self._anchors_version != self.trust.anchors_version:
+            self.chains = ChainValidator(self.trust.anchors)
+            self._anchors_version = self.trust.anchors_version
+        return self.chains
 
     def _check_revocation(
         self,
-        cert: x509.Certificate,
-        issuer: x509.Certificate,
+        cert: ParsedCert,
+        issuer: ParsedCert,
         at: datetime,
         now: datetime,
         *,
         is_leaf: bool,
     ) -> list[SignatureCheckError]:
         crls = self.trust.crls
-        if not is_leaf and not crls.has_crl_for(issuer):
-            # CA certificates are checked only when their issuer's CRL is configured.
+        if not is_leaf and not crls.covers(cert, issuer):
+            # CA certificates are checked only when their issuer's CRL can be had.
             return []
         result = crls.check(cert, issuer, at, now)
         if result.status is RevocationStatus.REVOKED:
@@ -254,5 +305,7 @@ class Verifier:
             else:
                 out.append(AttachmentReport(id=att_id, valid=True))
         for att_id in parsed.attachments.keys() - manifest.keys():
-            out.append(AttachmentReport(id=att_id, valid=False, detail="not in the signed manifest"))
+            out.append(
+                AttachmentReport(id=att_id, valid=False, detail="not in the signed manifest")
+            )
         return out

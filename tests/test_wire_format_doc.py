@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from signing.pki import DemoPKI
 from signing.verifier import Verifier
-
 from tests.conftest import A, B
 
 SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "examples" / "openssl-package.sh"

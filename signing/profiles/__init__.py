@@ -1,0 +1,1 @@
+"""Signature profiles: one module per way of carrying a signature (``jws``, ``cms``)."""

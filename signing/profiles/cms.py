@@ -8,7 +8,10 @@ present, ``messageDigest`` must equal the digest of the header bytes and the
 signature covers the DER of the attributes re-tagged as ``SET OF``.
 
 cryptography can make CMS signatures but has no public CMS verify, so the
-structure is read with asn1crypto and the signature checked with cryptography.
+structure is read by ``cmsparse`` (a strict DER walker with asn1crypto as the
+reference reader), the algorithm identifiers and signer identifier are decoded
+with asn1crypto (cached per distinct value), and the signature is checked with
+cryptography. Numbered steps match the comments in ``CmsProfile.verify``.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 
+from asn1crypto import algos
 from asn1crypto import cms as acms
-from asn1crypto import core
+from asn1crypto import x509 as x509n
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
@@ -32,7 +37,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from schemas.reasons import Reason
 from signing.certs import ParsedCert, parse_der
 from signing.errors import SignatureCheckError, SignerError
+from signing.profiles import cmsparse as cp
 from signing.profiles.base import ProfileResult
+from signing.profiles.cmsparse import SignedFields
 
 #: Digest algorithms accepted for the signer (asn1crypto names).
 ALLOWED_DIGESTS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
@@ -41,8 +48,6 @@ ALLOWED_DIGESTS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "sha512": hashes.SHA512,
 }
 _ID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
-#: Signed attributes the profile reads; any others are carried but not interpreted.
-_CHECKED_ATTRS = ("content_type", "message_digest", "signing_time")
 #: Largest value accepted (base64 characters): a signature plus a few certificates.
 MAX_VALUE_CHARS = 256 * 1024
 
@@ -88,177 +93,150 @@ def _fail(message: str, reason: Reason = Reason.BAD_SIGNATURE) -> SignatureCheck
     return SignatureCheckError(reason, message)
 
 
-@dataclass(slots=True)
-class _SignerInfo:
-    """Everything the checks need, copied out of asn1crypto's lazy objects."""
+@dataclass(frozen=True, slots=True)
+class _Algorithm:
+    """A checked (digestAlgorithm, signatureAlgorithm) pair."""
 
-    signer: ParsedCert
-    extra: list[ParsedCert]
-    digest: str
-    sig_alg: Any  # asn1crypto SignedDigestAlgorithm; its parameters are read in steps 3 and 5
-    signature: bytes
-    signed_attrs: bytes | None = None
-    attrs: dict[str, list[Any]] = field(default_factory=dict)
+    scheme: str  # "rsassa_pkcs1v15" | "rsassa_pss" | "ecdsa"
+    hash_name: str
+    pss_salt: int | None = None
 
-
-def _decode(value: str) -> _SignerInfo:
-    """Steps 1 and 2: base64 → SignedData with one SignerInfo, detached; its signer."""
-    if len(value) > MAX_VALUE_CHARS:
-        raise _fail(f"CMS value longer than {MAX_VALUE_CHARS} characters")
-    try:
-        der = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise _fail(f"CMS value is not base64: {exc}") from None
-    try:
-        return _read(der)
-    except SignatureCheckError:
-        raise
-    # asn1crypto parses lazily and reports malformed DER with whichever built-in
-    # exception the failing accessor raises; all of them mean "undecodable".
-    except Exception as exc:
-        raise _fail(f"CMS structure unreadable: {type(exc).__name__}: {exc}") from None
+    @property
+    def label(self) -> str:
+        """The report's algorithm string, e.g. ``rsa-pkcs1v15-sha256``."""
+        prefix = {"rsassa_pkcs1v15": "rsa-pkcs1v15", "rsassa_pss": "rsa-pss"}
+        return f"{prefix.get(self.scheme, self.scheme)}-{self.hash_name}"
 
 
-def _read(der: bytes) -> _SignerInfo:
-    info = acms.ContentInfo.load(der, strict=True)
-    if info["content_type"].native != "signed_data":
-        raise _fail(f"CMS content type is {info['content_type'].native}, expected signed_data")
-    sd = info["content"]
-    encap = sd["encap_content_info"]
-    if encap["content_type"].native != "data":
-        raise _fail(f"CMS eContentType is {encap['content_type'].native}, expected data")
-    if not isinstance(encap["content"], core.Void):
-        raise _fail("CMS signature must be detached (it encapsulates content)")
-    signer_infos = sd["signer_infos"]
-    if len(signer_infos) != 1:
-        raise _fail(
-            f"CMS value has {len(signer_infos)} SignerInfos; put each signer in its own "
-            "signature entry"
-        )
-    si = signer_infos[0]
-    signer, extra = _find_signer(si["sid"], sd["certificates"])
-    out = _SignerInfo(
-        signer=signer,
-        extra=extra,
-        digest=si["digest_algorithm"]["algorithm"].native,
-        sig_alg=si["signature_algorithm"],
-        signature=si["signature"].native,
-    )
-    attrs = si["signed_attrs"]
-    if not isinstance(attrs, core.Void):
-        raw = attrs.dump()
-        # The signature covers the attributes with their universal SET OF tag,
-        # not the [0] IMPLICIT tag they travel under (RFC 5652 §5.4).
-        if raw[:1] != b"\xa0":
-            raise _fail("CMS signed attributes are not tagged [0]")
-        out.signed_attrs = b"\x31" + raw[1:]
-        for attr in attrs:
-            name = attr["type"].native
-            if name in out.attrs:
-                raise _fail(f"CMS signed attribute {name} appears twice")
-            # Only the attributes we check are decoded; others stay opaque.
-            out.attrs[name] = list(attr["values"].native) if name in _CHECKED_ATTRS else []
-    return out
-
-
-def _find_signer(sid: Any, cert_set: Any) -> tuple[ParsedCert, list[ParsedCert]]:
-    """Step 2: the certificate the SignerIdentifier names, and the others."""
-    if isinstance(cert_set, core.Void):
-        raise _fail("CMS value carries no certificates; the signer certificate must be included")
-    objs = [c.chosen for c in cert_set if c.name == "certificate"]
-    try:
-        certs = [parse_der(c.dump()) for c in objs]
-    except ValueError as exc:
-        raise _fail(f"CMS certificate unreadable: {exc}") from None
-    for obj, parsed in zip(objs, certs, strict=True):
-        if sid.name == "issuer_and_serial_number":
-            hit = (
-                obj.serial_number == sid.chosen["serial_number"].native
-                and obj.issuer == sid.chosen["issuer"]
-            )
-        else:
-            # SKI extension when present, else RFC 5280 method 1 (SHA-1 of the key).
-            hit = (obj.key_identifier or obj.public_key.sha1) == sid.chosen.native
-        if hit:
-            others = {c.sha256: c for c in certs if c.sha256 != parsed.sha256}
-            return parsed, list(others.values())
-    raise _fail("the signer certificate is not among the CMS certificates")
-
-
-def _scheme(si: _SignerInfo) -> tuple[str, str]:
-    """Step 3: (signature scheme, hash name) or ``weak_algorithm``/``bad_signature``."""
-    if si.digest not in ALLOWED_DIGESTS:
-        raise _fail(f"CMS digest algorithm {si.digest} not allowed", Reason.WEAK_ALGORITHM)
-    name = si.sig_alg["algorithm"].native
+@lru_cache(maxsize=256)
+def _algorithm(digest_der: bytes, sig_der: bytes) -> _Algorithm:
+    """Step 3: the algorithm pair, or ``weak_algorithm``/``bad_signature`` (cached on success)."""
+    digest = algos.DigestAlgorithm.load(digest_der)["algorithm"].native
+    if digest not in ALLOWED_DIGESTS:
+        raise _fail(f"CMS digest algorithm {digest} not allowed", Reason.WEAK_ALGORITHM)
+    sig_alg = algos.SignedDigestAlgorithm.load(sig_der)
+    name = sig_alg["algorithm"].native
     try:
         # Some producers name the key (id-ecPublicKey) instead of ecdsa-with-SHA*.
-        scheme = "ecdsa" if name == _ID_EC_PUBLIC_KEY else si.sig_alg.signature_algo
+        scheme = "ecdsa" if name == _ID_EC_PUBLIC_KEY else sig_alg.signature_algo
     except ValueError:
         raise _fail(f"CMS signature algorithm {name} not allowed", Reason.WEAK_ALGORITHM) from None
     if scheme not in ("rsassa_pkcs1v15", "rsassa_pss", "ecdsa"):
         raise _fail(f"CMS signature algorithm {name} not allowed", Reason.WEAK_ALGORITHM)
+    salt = None
     if scheme == "rsassa_pss":
-        params = si.sig_alg["parameters"]
+        params = sig_alg["parameters"]
         mgf = params["mask_gen_algorithm"]
-        mgf_hash = mgf["parameters"]["algorithm"].native
-        if mgf["algorithm"].native != "mgf1" or mgf_hash != params["hash_algorithm"][
-            "algorithm"
-        ].native:
+        if (
+            mgf["algorithm"].native != "mgf1"
+            or mgf["parameters"]["algorithm"].native != params["hash_algorithm"]["algorithm"].native
+            or params["trailer_field"].native != "trailer_field_bc"
+        ):
             raise _fail("RSA-PSS must use MGF1 with its own hash", Reason.WEAK_ALGORITHM)
+        salt = params["salt_length"].native
     # rsaEncryption / id-ecPublicKey carry no hash: the digest algorithm is used.
-    sig_hash = si.digest if name in ("rsassa_pkcs1v15", _ID_EC_PUBLIC_KEY) else si.sig_alg.hash_algo
+    sig_hash = digest if name in ("rsassa_pkcs1v15", _ID_EC_PUBLIC_KEY) else sig_alg.hash_algo
     if sig_hash not in ALLOWED_DIGESTS:
         raise _fail(f"CMS signature algorithm {name} not allowed", Reason.WEAK_ALGORITHM)
-    if sig_hash != si.digest:
-        raise _fail(f"signature algorithm {name} does not match digest algorithm {si.digest}")
-    return scheme, sig_hash
+    if sig_hash != digest:
+        raise _fail(f"signature algorithm {name} does not match digest algorithm {digest}")
+    return _Algorithm(scheme, digest, salt)
 
 
-def _label(scheme: str, hash_name: str) -> str:
-    prefix = {"rsassa_pkcs1v15": "rsa-pkcs1v15", "rsassa_pss": "rsa-pss", "ecdsa": "ecdsa"}
-    return f"{prefix.get(scheme, scheme)}-{hash_name}"
+@lru_cache(maxsize=1024)
+def _signer_id(sid_der: bytes) -> tuple[int, bytes, Any] | bytes:
+    """(serial, issuer DER, issuer Name) for issuerAndSerialNumber, or the SKI bytes."""
+    sid = acms.SignerIdentifier.load(sid_der)
+    if sid.name == "issuer_and_serial_number":
+        issuer = sid.chosen["issuer"]
+        return sid.chosen["serial_number"].native, issuer.dump(), issuer
+    key_id: bytes = sid.chosen.native
+    return key_id
 
 
-def _verify_maths(si: _SignerInfo, signer: x509.Certificate, scheme: str, data: bytes) -> None:
+def _find_signer(fields: SignedFields) -> tuple[ParsedCert, list[ParsedCert]]:
+    """Step 2: the certificate the SignerIdentifier names, and the others."""
+    if not fields.certificates:
+        raise _fail("CMS value carries no certificates; the signer certificate must be included")
+    try:
+        certs = [parse_der(der) for der in fields.certificates]
+    except ValueError as exc:
+        raise _fail(f"CMS certificate unreadable: {exc}") from None
+    sid = _signer_id(fields.sid)
+    signer: ParsedCert | None = None
+    if isinstance(sid, bytes):
+        signer = next((c for c in certs if c.key_id and c.key_id == sid), None)
+    else:
+        serial, issuer_der, issuer = sid
+        for c in certs:
+            # Byte equality is the normal case (signers copy the name); asn1crypto's
+            # comparison applies RFC 5280 name matching to anything else.
+            if c.cert.serial_number == serial and (
+                c.issuer_der == issuer_der or x509n.Name.load(c.issuer_der) == issuer
+            ):
+                signer = c
+                break
+    if signer is None:
+        raise _fail("the signer certificate is not among the CMS certificates")
+    others = {c.sha256: c for c in certs if c.sha256 != signer.sha256}
+    return signer, list(others.values())
+
+
+def _one(fields: SignedFields, oid: bytes, name: str) -> bytes | None:
+    values = fields.attrs.get(oid)
+    if values is None:
+        return None
+    if len(values) != 1:
+        raise _fail(f"CMS signed attribute {name} must have exactly one value")
+    return values[0]
+
+
+def _check_attributes(
+    fields: SignedFields, algo: _Algorithm, header_bytes: bytes
+) -> datetime | None:
+    """Step 4: contentType and messageDigest required; signingTime returned if present."""
+    content_type = _one(fields, cp.OID_CONTENT_TYPE, "contentType")
+    if content_type is None or cp.primitive(content_type, 0x06) != cp.OID_DATA:
+        raise _fail("CMS signed attributes lack contentType id-data")
+    digest = _one(fields, cp.OID_MESSAGE_DIGEST, "messageDigest")
+    if digest is None:
+        raise _fail("CMS signed attributes lack messageDigest")
+    if cp.primitive(digest, 0x04) != hashlib.new(algo.hash_name, header_bytes).digest():
+        raise _fail(
+            f"CMS messageDigest differs from the {algo.hash_name} of the header bytes "
+            "(the header was changed after signing)"
+        )
+    when = _one(fields, cp.OID_SIGNING_TIME, "signingTime")
+    if when is None:
+        return None
+    value = acms.Time.load(when).native
+    if not isinstance(value, datetime):
+        raise _fail("CMS signingTime unreadable")
+    return value
+
+
+def _verify_maths(
+    fields: SignedFields, algo: _Algorithm, signer: x509.Certificate, data: bytes
+) -> None:
     """Step 5: the signature over ``data``; raises ``SignatureCheckError``."""
-    digest = ALLOWED_DIGESTS[si.digest]()
+    digest = ALLOWED_DIGESTS[algo.hash_name]()
     key = signer.public_key()
     try:
-        if scheme == "ecdsa":
+        if algo.scheme == "ecdsa":
             if not isinstance(key, ec.EllipticCurvePublicKey):
                 raise _fail("ECDSA signature but the signer key is not EC")
-            key.verify(si.signature, data, ec.ECDSA(digest))
+            key.verify(fields.signature, data, ec.ECDSA(digest))
             return
         if not isinstance(key, rsa.RSAPublicKey):
             raise _fail("RSA signature but the signer key is not RSA")
         pad: padding.AsymmetricPadding = padding.PKCS1v15()
-        if scheme == "rsassa_pss":
-            salt = si.sig_alg["parameters"]["salt_length"].native
-            pad = padding.PSS(mgf=padding.MGF1(digest), salt_length=salt)
-        key.verify(si.signature, data, pad, digest)
+        if algo.pss_salt is not None:
+            pad = padding.PSS(mgf=padding.MGF1(digest), salt_length=algo.pss_salt)
+        key.verify(fields.signature, data, pad, digest)
     except InvalidSignature:
         raise _fail("CMS signature does not verify over the header bytes") from None
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise _fail(f"CMS signature cannot be checked: {exc}") from None
-
-
-def _check_attributes(si: _SignerInfo, header_bytes: bytes) -> datetime | None:
-    """Step 4: contentType and messageDigest required; signingTime returned if present."""
-    for name in ("content_type", "message_digest", "signing_time"):
-        if len(si.attrs.get(name, [None])) != 1:
-            raise _fail(f"CMS signed attribute {name} must have exactly one value")
-    if si.attrs.get("content_type") != ["data"]:
-        raise _fail("CMS signed attributes lack contentType id-data")
-    if "message_digest" not in si.attrs:
-        raise _fail("CMS signed attributes lack messageDigest")
-    expected = hashlib.new(si.digest, header_bytes).digest()
-    if si.attrs["message_digest"][0] != expected:
-        raise _fail(
-            f"CMS messageDigest differs from the {si.digest} of the header bytes "
-            "(the header was changed after signing)"
-        )
-    when = si.attrs.get("signing_time", [None])[0]
-    return when if isinstance(when, datetime) else None
 
 
 class CmsProfile:
@@ -268,25 +246,37 @@ class CmsProfile:
 
     def verify(self, value: str, header_bytes: bytes) -> ProfileResult:
         """Decode, find the signer, then check algorithms, attributes and the signature."""
-        # Steps 1-2: decode and find the signer certificate by issuerAndSerialNumber
-        # or SKI (raises: without a signer there is nothing to report on).
-        si = _decode(value)
-        result = ProfileResult(algorithm=si.digest, signer_cert=si.signer, extra=si.extra)
+        # Step 1: base64 → SignedData with one SignerInfo, detached.
+        if len(value) > MAX_VALUE_CHARS:
+            raise _fail(f"CMS value longer than {MAX_VALUE_CHARS} characters")
+        try:
+            fields = cp.read_signed_data(base64.b64decode(value, validate=True))
+        except (binascii.Error, ValueError) as exc:  # CmsFormatError is a ValueError
+            raise _fail(f"CMS value unreadable: {exc}") from None
+        # Step 2: the signer certificate, by issuerAndSerialNumber or SKI (raises:
+        # without a signer there is nothing to report on).
+        try:
+            signer, extra = _find_signer(fields)
+        except SignatureCheckError:
+            raise
+        # asn1crypto decodes the SignerIdentifier lazily; any failure means undecodable.
+        except Exception as exc:
+            raise _fail(f"CMS signer identifier unreadable: {type(exc).__name__}: {exc}") from None
+        result = ProfileResult(algorithm="unknown", signer_cert=signer, extra=extra)
         try:
             # Step 3: algorithm policy.
-            scheme, hash_name = _scheme(si)
-            result.algorithm = _label(scheme, hash_name)
+            algo = _algorithm(fields.digest_algorithm, fields.signature_algorithm)
+            result.algorithm = algo.label
             # Step 4: signed attributes bind the header through messageDigest.
-            if si.signed_attrs is not None:
-                result.signing_time = _check_attributes(si, header_bytes)
-                data = si.signed_attrs
-            else:
-                data = header_bytes
+            data = header_bytes
+            if fields.signed_attrs is not None:
+                result.signing_time = _check_attributes(fields, algo, header_bytes)
+                data = fields.signed_attrs
             # Step 5: the signature maths.
-            _verify_maths(si, si.signer.cert, scheme, data)
+            _verify_maths(fields, algo, signer.cert, data)
         except SignatureCheckError as exc:
             result.problems.append(exc)
-        # asn1crypto can still fail lazily on parameters read in steps 3 and 5.
+        # asn1crypto reads algorithm parameters lazily; a failure there is undecodable.
         except Exception as exc:
             result.problems.append(
                 _fail(f"CMS signature parameters unreadable: {type(exc).__name__}: {exc}")

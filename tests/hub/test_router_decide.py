@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from hub import topics
 from hub.directory import Directory, load_directory_file
 from hub.index import MessageIndex
@@ -21,8 +22,7 @@ from signing.pki import DemoPKI
 from signing.signer import Signer, build_package
 from signing.trust import TrustStore
 from signing.verifier import Verifier
-
-from tests.conftest import A, B, C, HUB, PDF, PackageFactory, make_header
+from tests.conftest import HUB, PDF, A, B, C, PackageFactory, make_header
 
 SRC = SourceRecord(topic=topics.SUBMIT, partition=0, offset=0)
 
