@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -80,7 +81,7 @@ def test_sign_then_verify_ok(cli_pki: Path, package: Path) -> None:
 
 def test_verify_tampered_attachment_exits_1(cli_pki: Path, package: Path, tmp_path: Path) -> None:
     pkg = json.loads(package.read_text())
-    pkg["attachments"][0]["content"] = "JVBERi0xLjQKJSVFT0YK"  # another PDF body
+    pkg["attachments"][0]["content"] = base64.b64encode(b"%PDF-1.7\n%%EOF\n").decode()
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(pkg))
     res = edoc("verify", bad, "--trust-anchor", cli_pki / "root-ca.pem", "--crl", cli_pki / "crl")
