@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from connectors.sdk import HubClient
+from hub.logs import configure_json_logging
 from hub.serve import SERVICES, serve
 from hub.settings import get_settings
 from schemas.errors import MalformedPackageError
@@ -86,6 +88,8 @@ def serve_cmd(
 ) -> None:
     """Run the hub's services until Ctrl-C (SIGINT) or SIGTERM."""
     chosen = {s.strip() for s in only.split(",") if s.strip()} if only else None
+    # A service logs one JSON object per line (one per routing decision) for log shippers.
+    configure_json_logging(os.environ.get("EDOC_LOG_LEVEL", "INFO").upper())
     asyncio.run(serve(get_settings(), chosen))
 
 

@@ -144,10 +144,11 @@ async def run_demo(settings: Settings, stop: asyncio.Event) -> None:
         _out.print(f"[green]✓[/] router running; PKI in {pki_dir}")
         pdf = demo_pdf("Cong van 125/SNV-CCHC - bao cao cai cach hanh chinh")
         a = pki.agency(SENDER[0])
-        pkg = build_package(_document(pdf), {"a1": pdf}, [Signer.from_files(a.key, a.chain)])
+        signer = Signer.from_files(a.key, a.chain)
+        pkg = build_package(_document(pdf), {"a1": pdf}, [signer])
         header = json.loads(b64url_decode(pkg.header))
         good_id = header["message_id"]
-        bad = _tampered(pkg)
+        bad = _tampered(build_package(_document(pdf), {"a1": pdf}, [signer]))
         bad_sha = package_sha256(bad)
         async with HubClient(settings.kafka_bootstrap) as client:
             await client.submit(pkg.to_bytes())
@@ -165,6 +166,14 @@ async def run_demo(settings: Settings, stop: asyncio.Event) -> None:
                     break
             else:
                 raise TimeoutError("the demo document did not reach the recipient's inbox")
+            async for msg in client.inbox(SENDER[0], idle_timeout=30):
+                st = msg.header.status
+                if st is not None and str(st.ref_message_id) == good_id:
+                    _out.print(
+                        f"[green]✓[/] {SENDER[0]} got the hub's signed receipt: status "
+                        f"{st.code.value} ({st.description}) from {msg.header.sender}"
+                    )
+                    break
             await client.submit(bad)
         verdicts = await _verdicts(settings, {good_id}, 30)
         _out.print(f"[green]✓[/] verdict event for {good_id}: {verdicts[good_id]['verdict']}")
