@@ -29,3 +29,11 @@ class BrokerUnavailableError(HubError):
 
 class DirectoryError(HubError):
     """The agency directory file or an update to it is invalid."""
+
+
+class StoreError(HubError):
+    """The database cannot be reached, migrated, or refused an operation."""
+
+
+class AppendOnlyViolation(StoreError):
+    """Someone tried to change or delete a signature-log row."""

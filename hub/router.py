@@ -204,6 +204,8 @@ class Router:
             decided_at=now,
             source=source,
             report=report,
+            header=parsed.package.header if parsed is not None else None,
+            signatures=list(parsed.package.signatures) if parsed is not None else [],
         )
         records.append(OutRecord(topics.EVENTS, key, event.to_bytes(), headers))
         log.info(

@@ -6,18 +6,25 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 
+import uvicorn
+
+from hub.api.app import create_app
+from hub.audit.recorder import AuditRecorder
 from hub.errors import HubError
 from hub.router_service import RouterService
 from hub.settings import Settings
+from hub.store.db import make_engine, migrate
+from hub.store.log import SignatureLog
 from signing.trust import TrustStore
 from signing.verifier import Verifier
 
 log = logging.getLogger(__name__)
 
-#: Services ``edoc serve --only`` accepts; more arrive with later releases.
-SERVICES = ("router",)
+#: Services ``edoc serve --only`` accepts.
+SERVICES = ("router", "audit", "api")
 
 
 def build_verifier(settings: Settings) -> Verifier:
@@ -31,10 +38,63 @@ def build_verifier(settings: Settings) -> Verifier:
     )
 
 
+async def _router(settings: Settings, stop: asyncio.Event) -> None:
+    router = RouterService(settings, build_verifier(settings))
+    await router.start()
+    try:
+        await router.run(stop)
+    finally:
+        await router.stop()
+        log.info("router stopped after routing %d packages", router.routed)
+
+
+async def _audit(settings: Settings, stop: asyncio.Event) -> None:
+    engine = make_engine(settings.database_url)
+    await migrate(engine, app_role=settings.database_app_role)
+    recorder = AuditRecorder(settings, SignatureLog(engine))
+    await recorder.start()
+    try:
+        await recorder.run(stop)
+    finally:
+        await recorder.stop()
+        await engine.dispose()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: ``serve`` owns SIGINT/SIGTERM for all services."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leave signals alone."""
+        yield
+
+
+async def _api(settings: Settings, stop: asyncio.Event) -> None:
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
+async def _as_coro(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
 async def serve(
     settings: Settings, only: set[str] | None = None, stop: asyncio.Event | None = None
 ) -> None:
-    """Start the chosen services and run until SIGINT/SIGTERM or ``stop`` is set."""
+    """Start the chosen services and run until SIGINT/SIGTERM or ``stop`` is set.
+
+    If one service fails, the others are stopped and the error is raised.
+    """
     chosen = only or set(SERVICES)
     unknown = chosen - set(SERVICES)
     if unknown:
@@ -47,10 +107,20 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    router = RouterService(settings, build_verifier(settings))
-    await router.start()
-    try:
-        await router.run(stop)
-    finally:
-        await router.stop()
-        log.info("router stopped after routing %d packages", router.routed)
+    runners: dict[str, Callable[[Settings, asyncio.Event], Awaitable[None]]] = {
+        "router": _router,
+        "audit": _audit,
+        "api": _api,
+    }
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.create_task(_as_coro(runners[name](settings, stop)), name=name)
+        for name in SERVICES
+        if name in chosen
+    ]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    stop.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for name, result in zip([t.get_name() for t in tasks], results, strict=True):
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            log.error("service %s failed: %s", name, result)
+            raise result

@@ -75,6 +75,29 @@ class Settings(BaseSettings):
     dedup_window_days: int = Field(
         default=30, description="how long an accepted message_id is remembered as a duplicate"
     )
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{REPO_ROOT / '.var' / 'edoc.db'}",
+        description="SQLAlchemy URL: sqlite+aiosqlite:///PATH (default) or "
+        "postgresql+asyncpg://USER:PASS@HOST/DB",
+    )
+    database_app_role: str | None = Field(
+        default=None,
+        description="PostgreSQL role the services run as; migrations grant it only SELECT and "
+        "INSERT on the log tables",
+    )
+    log_origin: str = Field(
+        default="bacgiang.edoc-hub/signature-log",
+        description="name of the signature log, the first line of every checkpoint",
+    )
+    checkpoint_every_entries: int = Field(
+        default=1000, description="sign a checkpoint after this many new log entries"
+    )
+    checkpoint_every_seconds: float = Field(
+        default=60.0, description="…or after this many seconds when the log has grown"
+    )
+    api_host: str = Field(default="127.0.0.1", description="address the HTTP API listens on")
+    api_port: int = Field(default=8080, description="port of the HTTP API")
+    audit_group: str = Field(default="edoc-audit", description="consumer group of the recorder")
     retention_days: int = Field(
         default=30, description="retention of submit, inbox, events and rejected topics"
     )

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.header import Kind
+from schemas.package import SignatureEntry
 from schemas.reasons import Reason
 from schemas.report import VerificationReport
 
@@ -45,6 +46,11 @@ class VerdictEvent(BaseModel):
     decided_at: datetime
     source: SourceRecord
     report: VerificationReport
+    #: The signed header exactly as received (base64url) and the signatures, so
+    #: the signature log can re-verify years later without Kafka. Absent when
+    #: the package was unreadable.
+    header: str | None = None
+    signatures: list[SignatureEntry] = Field(default_factory=list)
 
     def to_bytes(self) -> bytes:
         """Compact JSON with wire field names."""

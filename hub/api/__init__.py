@@ -1,0 +1,1 @@
+"""The hub's HTTP API (FastAPI): auditor API, health; console and gateway to come."""

@@ -1,0 +1,1 @@
+"""The audit recorder: edoc.events → the signature log, with signed checkpoints."""
