@@ -1,16 +1,34 @@
 #!/usr/bin/env bash
-# Installs what the project needs on a fresh machine: a JDK and Maven (apt, when
-# missing and we are root), the virtualenv and the Python packages. Idempotent
-# and fast when nothing changed. Kafka jars are fetched by the launcher itself.
+# Installs what the project needs on a fresh machine: a JDK, Maven and the
+# PostgreSQL server (apt, when missing and we are root), the virtualenv and the
+# Python packages. Idempotent and fast when nothing changed. Kafka jars are
+# fetched by the launcher itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# PostgreSQL server binaries for the tests' throwaway cluster (tests/_postgres.py).
+# Debian keeps initdb and pg_ctl off PATH, in /usr/lib/postgresql/<version>/bin.
+have_pg_server() {
+  command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1 && return 0
+  local bin
+  for bin in /usr/lib/postgresql/*/bin; do
+    [[ -x $bin/initdb && -x $bin/pg_ctl ]] && return 0
+  done
+  return 1
+}
 
 need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+have_pg_server || need_apt+=(postgresql)
 if ((${#need_apt[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
+    if [[ " ${need_apt[*]} " == *" postgresql "* ]]; then
+      # The tests start their own cluster: no system-wide "main" cluster on :5432.
+      mkdir -p /etc/postgresql-common/createcluster.d
+      echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/edoc-hub.conf
+    fi
     echo "==> installing ${need_apt[*]} with apt" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else

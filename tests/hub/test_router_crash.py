@@ -1,0 +1,632 @@
+"""Exactly once across crashes: the router killed mid-stream, the broker restarted mid-stream.
+
+Both tests submit the same kind of stream — 1,000 packages, ~80% valid documents
+from A and C to B, B+C or A+B, ~20% refused (header altered after signing,
+attachment altered, unreadable JSON) — to a router running as users run it
+(``python -m edoc serve --only router``) and then check, against the list of
+what was submitted (never against what the router reports about itself):
+
+* every recipient inbox holds every accepted document addressed to it exactly
+  once, byte for byte, and nothing that was refused or addressed elsewhere;
+* no record in any of those inboxes (documents and hub receipts) is there twice;
+* every refused package is on ``edoc.rejected`` exactly once, no valid one is;
+* ``edoc.events`` holds exactly one verdict per package (by ``package_sha256``,
+  since unreadable packages have no message id), with the expected verdict.
+
+The stream is flow-controlled: the submitter stays at most ``IN_FLIGHT``
+packages ahead of the committed verdicts, so at every kill or outage there is
+work in flight, and nobody sleeps to "let things settle".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiokafka import TopicPartition
+
+from hub import topics
+from schemas.errors import EdocError
+from schemas.package import b64url_decode, b64url_encode, package_sha256
+from signing.pki import DemoPKI
+from signing.signer import Signer, build_package
+from tests._kafka import broker_unavailable, make_test_broker
+from tests.conftest import PDF, A, B, C, PackageFactory
+from tests.hub.kafka_tools import (
+    Isolation,
+    RouterConfig,
+    RouterProcess,
+    Submission,
+    TopicRecord,
+    VerdictWatcher,
+    create_hub_topics,
+    documents_by_message_id,
+    end_offsets,
+    entries_by_message_id,
+    read_topics,
+    records_by_sha256,
+    sample,
+    submit_packages,
+    until_decided_or_exited,
+    verdicts_by_package_sha256,
+)
+
+PACKAGES = 1_000
+VALID_SHARE = 0.8
+#: Documents re-sent at the end of the stream (→ duplicate), copies of early ones.
+RESENT = 20
+RESENT_FROM = 60
+#: Routes of valid documents: sender → recipients.
+ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (A, (B,)),
+    (A, (B, C)),
+    (C, (B,)),
+    (C, (A, B)),
+)
+AGENCIES = (A, B, C)
+BURST = 20
+#: Pacing of the submitter (about 100 packages/s while the router keeps up).
+BURST_PAUSE = 0.2
+#: The submitter waits when this many packages are submitted but have no verdict yet.
+IN_FLIGHT = 150
+#: Generous bounds: a restarted router waits for the killed member's session to expire (~10 s).
+VERDICT_TIMEOUT = 120.0
+#: How long the broker stays down, on top of the time it takes to stop and start.
+OUTAGE_SECONDS = float(os.environ.get("EDOC_TEST_OUTAGE_SECONDS", "3"))
+
+
+# -- the stream ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValidDocument:
+    """A correctly signed document: must reach each recipient exactly once."""
+
+    message_id: str
+    raw: bytes
+    sender: str
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RefusedPackage:
+    """A package the hub must refuse with ``reason``; kept on ``edoc.rejected``."""
+
+    raw: bytes
+    damage: str
+    reason: str
+    message_id: str | None
+
+
+@dataclass
+class MixedStream:
+    """What is submitted (in order) and the ground truth the checks compare against."""
+
+    submissions: list[Submission] = field(default_factory=list)
+    valid: dict[str, ValidDocument] = field(default_factory=dict)
+    refused: dict[str, RefusedPackage] = field(default_factory=dict)
+
+    @property
+    def digests(self) -> set[str]:
+        """``package_sha256`` of every submitted package."""
+        return {package_sha256(s.raw) for s in self.submissions}
+
+    def expected_inbox(self, agency: str) -> set[str]:
+        """Message ids of the documents ``agency`` must receive."""
+        return {d.message_id for d in self.valid.values() if agency in d.recipients}
+
+    @property
+    def message_ids(self) -> set[str]:
+        """Every message id in the stream (valid or refused)."""
+        return set(self.valid) | {r.message_id for r in self.refused.values() if r.message_id}
+
+
+def _edit_package(raw: bytes, edit: Callable[[dict[str, object]], None]) -> bytes:
+    pkg = json.loads(raw)
+    edit(pkg)
+    return json.dumps(pkg, separators=(",", ":")).encode()
+
+
+def alter_header(raw: bytes) -> bytes:
+    """The same package with its signed header changed after signing (→ bad_signature)."""
+
+    def edit(pkg: dict[str, object]) -> None:
+        header = json.loads(b64url_decode(str(pkg["header"])))
+        header["document"]["subject"] = "Nội dung đã bị sửa sau khi ký"
+        pkg["header"] = b64url_encode(json.dumps(header, ensure_ascii=False).encode())
+
+    return _edit_package(raw, edit)
+
+
+def alter_attachment(raw: bytes) -> bytes:
+    """The same package with its attachment bytes replaced (→ digest_mismatch)."""
+
+    def edit(pkg: dict[str, object]) -> None:
+        attachments = pkg["attachments"]
+        assert isinstance(attachments, list)
+        attachments[0]["content"] = base64.b64encode(b"%PDF-1.4 forged " + os.urandom(16)).decode()
+
+    return _edit_package(raw, edit)
+
+
+def garbage(rng: random.Random, valid_raw: bytes) -> bytes:
+    """An unreadable package (→ malformed); each one unique."""
+    choice = rng.randrange(3)
+    if choice == 0:  # a truncated package
+        return valid_raw[: rng.randrange(len(valid_raw) // 2, len(valid_raw) - 1)]
+    if choice == 1:  # not JSON at all
+        return b"\x00garbage " + rng.randbytes(48)
+    return json.dumps({"v": 1, "header": "!not base64url!", "nonce": rng.random()}).encode()
+
+
+def message_id_of(raw: bytes) -> str:
+    """The message id in a (possibly tampered) package's header."""
+    return str(json.loads(b64url_decode(json.loads(raw)["header"]))["message_id"])
+
+
+def resign(pki: DemoPKI, doc: ValidDocument) -> bytes:
+    """The same document sent again: identical header bytes, a fresh signature.
+
+    What a connector does when it re-sends after a timeout. ECDSA signatures are
+    randomised, so the package bytes (and digest) differ; the message id does not.
+    """
+    header_bytes = b64url_decode(json.loads(doc.raw)["header"])
+    issued = pki.agency(doc.sender)
+    signer = Signer.from_files(issued.key, issued.chain)
+    raw = build_package(header_bytes, {"a1": PDF}, [signer]).to_bytes()
+    assert raw != doc.raw
+    return raw
+
+
+def build_mixed_stream(
+    signed_package: PackageFactory, pki: DemoPKI, rng: random.Random
+) -> MixedStream:
+    """``PACKAGES`` packages, ~80% valid, shuffled; signed now, so none is stale.
+
+    The last ``RESENT`` are re-sent copies of documents from the first
+    ``RESENT_FROM`` positions — long accepted (and, in the kill test, accepted
+    by an earlier incarnation of the router) when the copies arrive — which the
+    hub must refuse as ``duplicate``.
+    """
+    stream = MixedStream()
+    for i in range(PACKAGES - RESENT):
+        sender, recipients = ROUTES[i % len(ROUTES)]
+        raw = signed_package(sender, list(recipients))
+        if rng.random() < VALID_SHARE:
+            mid = message_id_of(raw)
+            stream.valid[mid] = ValidDocument(mid, raw, sender, recipients)
+            stream.submissions.append(Submission(raw, sender))
+            continue
+        damage = rng.choice(("header", "attachment", "garbage"))
+        if damage == "header":
+            bad = alter_header(raw)
+            refused = RefusedPackage(bad, damage, "bad_signature", message_id_of(bad))
+        elif damage == "attachment":
+            bad = alter_attachment(raw)
+            refused = RefusedPackage(bad, damage, "digest_mismatch", message_id_of(bad))
+        else:
+            bad = garbage(rng, raw)
+            refused = RefusedPackage(bad, damage, "malformed", None)
+        stream.refused[package_sha256(bad)] = refused
+        stream.submissions.append(Submission(bad, sender if damage != "garbage" else "unknown"))
+    rng.shuffle(stream.submissions)
+    valid_by_bytes = {doc.raw: doc for doc in stream.valid.values()}
+    early = [
+        valid_by_bytes[sub.raw]
+        for sub in stream.submissions[:RESENT_FROM]
+        if sub.raw in valid_by_bytes
+    ]
+    for doc in rng.sample(early, RESENT):
+        copy = resign(pki, doc)
+        # Same key as the original: same partition, so the copy is read after it.
+        stream.submissions.append(Submission(copy, doc.sender))
+        stream.refused[package_sha256(copy)] = RefusedPackage(
+            copy, "resent", "duplicate", doc.message_id
+        )
+    assert len(stream.digests) == PACKAGES, "every package is distinct"
+    return stream
+
+
+# -- the checks ---------------------------------------------------------------------------
+
+WATCHED = [*(topics.inbox(code) for code in AGENCIES), topics.REJECTED, topics.EVENTS]
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """Everything the run wrote to the watched topics, split by topic."""
+
+    inboxes: dict[str, list[TopicRecord]]
+    rejected: list[TopicRecord]
+    events: list[TopicRecord]
+
+    @classmethod
+    async def read(
+        cls,
+        bootstrap: str,
+        since: dict[TopicPartition, int],
+        isolation: Isolation = "read_committed",
+    ) -> RunOutput:
+        """Read the watched topics from ``since`` to their current end."""
+        records = await read_topics(bootstrap, WATCHED, since=since, isolation=isolation)
+        by_topic: dict[str, list[TopicRecord]] = {name: [] for name in WATCHED}
+        for rec in records:
+            by_topic[rec.topic].append(rec)
+        return cls(
+            {code: by_topic[topics.inbox(code)] for code in AGENCIES},
+            by_topic[topics.REJECTED],
+            by_topic[topics.EVENTS],
+        )
+
+
+def assert_each_document_delivered_exactly_once(stream: MixedStream, out: RunOutput) -> None:
+    """Inboxes hold exactly the accepted documents addressed to them, once, unchanged."""
+    ours = stream.message_ids
+    for agency in AGENCIES:
+        records = out.inboxes[agency]
+        expected = stream.expected_inbox(agency)
+        counts = documents_by_message_id(records, only=ours)
+        missing = expected - counts.keys()
+        twice = {mid: n for mid, n in counts.items() if n > 1}
+        stray = counts.keys() - expected
+        assert not missing, (
+            f"{len(missing)} accepted documents never reached {agency}: {sample(missing)}"
+        )
+        resent = {r.message_id for r in stream.refused.values() if r.damage == "resent"}
+        assert not twice, (
+            f"{len(twice)} documents reached {agency} more than once "
+            f"({len(twice.keys() & resent)} of them re-sent copies the hub should have refused "
+            f"as duplicate): {sample(twice.items())}"
+        )
+        assert not stray, (
+            f"{len(stray)} documents reached {agency} though refused or addressed elsewhere: "
+            f"{sample(stray)}"
+        )
+        for rec in records:
+            doc = stream.valid.get(_document_id(rec) or "")
+            if doc is not None:
+                assert rec.value == doc.raw, f"{doc.message_id} was altered on the way to {agency}"
+        # Documents and hub receipts alike: no record about our packages is there twice.
+        repeated = {mid: n for mid, n in entries_by_message_id(records, ours).items() if n > 1}
+        assert not repeated, f"records repeated in {agency}'s inbox: {sample(repeated.items())}"
+
+
+def _document_id(rec: TopicRecord) -> str | None:
+    try:
+        return message_id_of(rec.value)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def assert_each_refusal_kept_exactly_once(stream: MixedStream, out: RunOutput) -> None:
+    """Every refused package is on ``edoc.rejected`` once, byte for byte; no valid one is."""
+    refused = set(stream.refused)
+    counts = records_by_sha256(out.rejected, only=stream.digests)
+    missing = refused - counts.keys()
+    twice = {d: n for d, n in counts.items() if n > 1}
+    wrongly = counts.keys() - refused
+    assert not missing, (
+        f"{len(missing)} refused packages are not on edoc.rejected: "
+        f"{sample(stream.refused[d].damage + ':' + d[:12] for d in missing)}"
+    )
+    assert not twice, f"{len(twice)} refused packages kept more than once: {sample(twice.items())}"
+    assert not wrongly, f"{len(wrongly)} valid packages ended on edoc.rejected: {sample(wrongly)}"
+
+
+def assert_one_verdict_per_package(stream: MixedStream, out: RunOutput) -> None:
+    """One committed verdict per package, the right one, naming the right inboxes."""
+    verdicts = verdicts_by_package_sha256(out.events, only=stream.digests)
+    missing = stream.digests - verdicts.keys()
+    twice = {d: len(v) for d, v in verdicts.items() if len(v) > 1}
+    assert not missing, f"{len(missing)} packages have no verdict: {sample(missing)}"
+    assert not twice, f"{len(twice)} packages have several verdicts: {sample(twice.items())}"
+    wrong: list[str] = []
+    for sub in stream.submissions:
+        digest = package_sha256(sub.raw)
+        (event,) = verdicts[digest]
+        if digest in stream.refused:
+            refused = stream.refused[digest]
+            if event["verdict"] != "rejected" or refused.reason not in event["reasons"]:
+                wrong.append(f"{refused.damage} package: {event['verdict']} {event['reasons']}")
+        else:
+            doc = stream.valid[message_id_of(sub.raw)]
+            inboxes = {topics.inbox(code) for code in doc.recipients}
+            if event["verdict"] != "ok" or set(event["delivered_to"]) != inboxes:
+                wrong.append(
+                    f"valid {doc.message_id}: {event['verdict']} {event['reasons']} "
+                    f"delivered_to={event['delivered_to']}"
+                )
+    assert not wrong, f"{len(wrong)} wrong verdicts: {sample(wrong)}"
+
+
+def assert_exactly_once(stream: MixedStream, out: RunOutput) -> None:
+    """The guarantees of the module docstring."""
+    assert_each_document_delivered_exactly_once(stream, out)
+    assert_each_refusal_kept_exactly_once(stream, out)
+    assert_one_verdict_per_package(stream, out)
+
+
+async def aborted_record_count(
+    bootstrap: str, since: dict[TopicPartition, int], stream: MixedStream
+) -> int:
+    """Verdicts about our packages that were written but never committed (killed transactions).
+
+    Not a guarantee, evidence: above zero, a kill interrupted a transaction that
+    had already written records, and the checks show none of them leaked.
+    """
+    raw_out = await RunOutput.read(bootstrap, since, isolation="read_uncommitted")
+    written = verdicts_by_package_sha256(raw_out.events, only=stream.digests)
+    return sum(len(v) for v in written.values()) - len(stream.digests)
+
+
+# -- the flow-controlled submitter --------------------------------------------------------
+
+
+def flow_controlled_submitter(
+    bootstrap: str, stream: MixedStream, watcher: VerdictWatcher, *, request_timeout_ms: int
+) -> Awaitable[None]:
+    """Submit the stream, staying at most ``IN_FLIGHT`` packages ahead of the verdicts."""
+
+    async def hold_back(burst_index: int) -> None:
+        submitted = burst_index * BURST
+        await watcher.wait_for(max(0, submitted - IN_FLIGHT), timeout=VERDICT_TIMEOUT)
+
+    return submit_packages(
+        bootstrap,
+        stream.submissions,
+        burst=BURST,
+        pause=BURST_PAUSE,
+        before_burst=hold_back,
+        request_timeout_ms=request_timeout_ms,
+    )
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    """A seeded generator; the seed is printed so a failing run can be replayed."""
+    seed = int(os.environ.get("EDOC_TEST_SEED", str(random.randrange(2**32))))
+    print(f"EDOC_TEST_SEED={seed}")
+    return random.Random(seed)
+
+
+def router_config(bootstrap: str, pki: DemoPKI, tmp_path: Path, name: str) -> RouterConfig:
+    """A router instance of its own (group, transactional id, state dir) for one test."""
+    instance = f"{name}-{uuid.uuid4().hex[:8]}"
+    return RouterConfig(bootstrap, pki, instance, var_dir=tmp_path / "router-var", partitions=3)
+
+
+# -- the tests ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kill:
+    """One SIGKILL: how its moment was chosen and how far the stream had got."""
+
+    moment: str
+    threshold: int
+    decided_before: int
+    open_transaction_seen: bool
+
+
+async def kill_moment(
+    style: str,
+    rng: random.Random,
+    committed: VerdictWatcher,
+    uncommitted: VerdictWatcher,
+) -> bool:
+    """Wait for the moment to kill; True when records of an open transaction were seen.
+
+    ``random``: a random instant within the next half second of routing.
+    ``open-transaction``: as soon as a read_uncommitted reader sees verdicts a
+    committed reader does not — the router has written part of a transaction
+    and not committed it (falls back to ``random`` if none shows up in time).
+    """
+    if style == "open-transaction":
+        pending_before = uncommitted.decided - committed.decided
+
+        def transaction_open() -> bool:
+            return bool(uncommitted.decided - committed.decided - pending_before)
+
+        try:
+            await uncommitted.wait_until(transaction_open, 20.0, "no open transaction seen")
+            return True
+        except AssertionError:
+            pass
+    await asyncio.sleep(rng.uniform(0.0, 0.5))  # the random instant itself, not a wait
+    return False
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(240)
+async def test_router_killed_three_times_mid_stream_delivers_each_document_exactly_once(
+    kafka_bootstrap: str,
+    pki: DemoPKI,
+    signed_package: PackageFactory,
+    tmp_path: Path,
+    rng: random.Random,
+) -> None:
+    """SIGKILL at three points of the stream, restart with the same transactional id.
+
+    The points: stream positions drawn at random; at two of them a random
+    instant, at the third the moment a transaction is seen half-written.
+    """
+    stream = build_mixed_stream(signed_package, pki, rng)
+    config = router_config(kafka_bootstrap, pki, tmp_path, "kill")
+    await create_hub_topics(config.settings(), AGENCIES)
+    before = await end_offsets(kafka_bootstrap, WATCHED)
+    router = RouterProcess(config, tmp_path / "logs")
+    thresholds = sorted(rng.sample(range(RESENT_FROM + IN_FLIGHT, PACKAGES - 100), 3))
+    styles = ["random", "random", "open-transaction"]
+    rng.shuffle(styles)
+    kills: list[Kill] = []
+    await router.start()
+    try:
+        async with (
+            VerdictWatcher(kafka_bootstrap, stream.digests) as committed,
+            VerdictWatcher(kafka_bootstrap, stream.digests, "read_uncommitted") as uncommitted,
+        ):
+            submitter = asyncio.create_task(
+                flow_controlled_submitter(
+                    kafka_bootstrap, stream, committed, request_timeout_ms=30_000
+                )
+            )
+            for threshold, style in zip(thresholds, styles, strict=True):
+                # This incarnation is routing (past startup and group join) and the
+                # stream has reached the threshold …
+                assert router.started_at is not None
+                await committed.wait_for_decision_after(router.started_at, VERDICT_TIMEOUT)
+                await committed.wait_for(threshold, timeout=VERDICT_TIMEOUT)
+                # … then the moment itself.
+                seen_open = await kill_moment(style, rng, committed, uncommitted)
+                assert router.alive(), f"router died on its own\n{router.log_tail()}"
+                await router.kill()
+                kills.append(Kill(style, threshold, len(committed.decided), seen_open))
+                await router.start()
+            await submitter
+            await committed.wait_for(PACKAGES, timeout=VERDICT_TIMEOUT)
+        exit_code = await router.stop()
+    finally:
+        if router.alive():
+            await router.kill()
+    print(f"kills: {kills}")
+    assert all(k.decided_before < PACKAGES for k in kills), (
+        f"a kill came after the stream was fully decided, the test proved nothing: {kills}"
+    )
+    out = await RunOutput.read(kafka_bootstrap, before)
+    assert_exactly_once(stream, out)
+    aborted = await aborted_record_count(kafka_bootstrap, before, stream)
+    print(f"verdicts written by transactions the kills aborted: {aborted}")
+    assert exit_code == 0, f"router did not shut down cleanly on SIGTERM\n{router.log_tail()}"
+
+
+@pytest.mark.kafka(own_broker=True)
+@pytest.mark.timeout(300)
+async def test_broker_restart_mid_stream_router_survives_and_delivers_exactly_once(
+    pki: DemoPKI,
+    signed_package: PackageFactory,
+    tmp_path: Path,
+    rng: random.Random,
+) -> None:
+    """The broker stops mid-stream and comes back (same data, same ports).
+
+    Desired behaviour, asserted: the router keeps running through the outage
+    and catches up on its own. If it exits instead, the test restarts it only
+    to check the delivery guarantees too, and then fails on the crash.
+    """
+    kafka = make_test_broker(tmp_path / "kafka")
+    try:
+        await asyncio.to_thread(kafka.start)
+    except EdocError as exc:
+        broker_unavailable(exc.diagnostics())
+    bootstrap = kafka.bootstrap
+    stream = build_mixed_stream(signed_package, pki, rng)
+    config = router_config(bootstrap, pki, tmp_path, "outage")
+    router = RouterProcess(config, tmp_path / "logs")
+    crash: str | None = None
+    try:
+        await create_hub_topics(config.settings(), AGENCIES)
+        before = await end_offsets(bootstrap, WATCHED)
+        await router.start()
+        async with VerdictWatcher(bootstrap, stream.digests) as watcher:
+            # The submitter's own retries must outlast the outage (idempotent: no duplicates).
+            submitter = asyncio.create_task(
+                flow_controlled_submitter(bootstrap, stream, watcher, request_timeout_ms=180_000)
+            )
+            await watcher.wait_for(rng.randrange(250, 500), timeout=VERDICT_TIMEOUT)
+            outage_started = datetime.now(UTC)
+            await asyncio.to_thread(kafka.stop)
+            assert not submitter.done(), "the stream ended before the outage"
+            await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself, beyond stop and start
+            await asyncio.to_thread(kafka.start)
+            outage = (datetime.now(UTC) - outage_started).total_seconds()
+            print(f"broker outage: {outage:.1f}s with {len(watcher.decided)} packages decided")
+            if not await until_decided_or_exited(watcher, router, PACKAGES, VERDICT_TIMEOUT):
+                crash = (
+                    f"the router exited (code {router.returncode}) when the broker went away "
+                    f"instead of waiting for it\n{router.log_tail()}"
+                )
+                await router.start()  # only so the guarantees below can be checked as well
+                await watcher.wait_for(PACKAGES, timeout=VERDICT_TIMEOUT)
+            await submitter
+        exit_code = await router.stop()
+        out = await RunOutput.read(bootstrap, before)
+        assert_exactly_once(stream, out)
+        aborted = await aborted_record_count(bootstrap, before, stream)
+        print(f"verdicts written by aborted transactions: {aborted}")
+    finally:
+        if router.alive():
+            await router.kill()
+        await asyncio.to_thread(kafka.stop)
+    assert crash is None, crash
+    assert exit_code == 0, f"router did not shut down cleanly on SIGTERM\n{router.log_tail()}"
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(240)
+async def test_frozen_router_is_fenced_by_its_replacement_and_writes_nothing(
+    kafka_bootstrap: str,
+    pki: DemoPKI,
+    signed_package: PackageFactory,
+    tmp_path: Path,
+    rng: random.Random,
+) -> None:
+    """A real zombie: frozen (SIGSTOP) mid-stream, replaced, then woken up (SIGCONT).
+
+    The replacement uses the same transactional id and so fences it: the woken
+    router must not get a single record committed and must exit by itself.
+    """
+    stream = build_mixed_stream(signed_package, pki, rng)
+    config = router_config(kafka_bootstrap, pki, tmp_path, "zombie")
+    await create_hub_topics(config.settings(), AGENCIES)
+    before = await end_offsets(kafka_bootstrap, WATCHED)
+    zombie = RouterProcess(config, tmp_path / "logs", label="zombie")
+    replacement = RouterProcess(config, tmp_path / "logs", label="replacement")
+    await zombie.start()
+    try:
+        async with (
+            VerdictWatcher(kafka_bootstrap, stream.digests) as committed,
+            VerdictWatcher(kafka_bootstrap, stream.digests, "read_uncommitted") as uncommitted,
+        ):
+            submitter = asyncio.create_task(
+                flow_controlled_submitter(
+                    kafka_bootstrap, stream, committed, request_timeout_ms=30_000
+                )
+            )
+            await committed.wait_for(rng.randrange(200, 400), timeout=VERDICT_TIMEOUT)
+            await kill_moment("open-transaction", rng, committed, uncommitted)
+            zombie.freeze()
+            await replacement.start()
+            assert replacement.started_at is not None
+            await committed.wait_for_decision_after(replacement.started_at, VERDICT_TIMEOUT)
+            decided_by_replacement = len(committed.decided)
+            zombie.thaw()
+            try:
+                async with asyncio.timeout(60):
+                    zombie_exit = await zombie.wait()
+            except TimeoutError:
+                raise AssertionError(
+                    f"the fenced router is still running a minute after waking up\n"
+                    f"{zombie.log_tail()}"
+                ) from None
+            await submitter
+            await committed.wait_for(PACKAGES, timeout=VERDICT_TIMEOUT)
+        exit_code = await replacement.stop()
+    finally:
+        for router in (zombie, replacement):
+            if router.alive():
+                router.thaw()
+                await router.kill()
+    print(f"replacement routing from {decided_by_replacement} decided; zombie exit {zombie_exit}")
+    out = await RunOutput.read(kafka_bootstrap, before)
+    assert_exactly_once(stream, out)
+    assert zombie_exit != 0, f"the fenced router exited as if all was well\n{zombie.log_tail()}"
+    assert exit_code == 0, f"router did not shut down cleanly on SIGTERM\n{replacement.log_tail()}"
