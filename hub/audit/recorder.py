@@ -42,7 +42,8 @@ class AuditRecorder:
         self.log = signature_log
         self.batch = batch
         self.key: SigningKey = load_private_key(settings.hub_key)
-        self.recorded = 0
+        self.recorded = 0  # entries added to the log
+        self.seen = 0  # events read (added or already present)
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._last_cp_size = 0
@@ -99,6 +100,7 @@ class AuditRecorder:
                             rec.offset,
                             exc.errors()[0]["msg"],
                         )
+            self.seen += len(events)
             if events:
                 result = await self.log.append(events)
                 self.recorded += result.added

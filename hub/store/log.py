@@ -269,6 +269,12 @@ class SignatureLog:
         async with self.engine.connect() as conn:
             return [row_to_entry(r) for r in await conn.execute(stmt)]
 
+    async def query_all(self) -> list[LogEntry]:
+        """Every entry in order (for small logs, tests and exports)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(log_entries).order_by(log_entries.c.seq))
+            return [row_to_entry(r) for r in rows]
+
     # -- checkpoints and proofs -------------------------------------------
     async def add_checkpoint(self, signed: SignedCheckpoint) -> None:
         """Store a signed checkpoint (its size must not be stored already)."""
