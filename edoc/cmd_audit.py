@@ -27,6 +27,7 @@ from hub.store.integrity import verify_integrity
 from hub.store.log import SignatureLog
 from hub.store.tokens import create_token, list_tokens, revoke_token
 from schemas.log import LogEntry
+from signing.keys import load_private_key
 from signing.merkle import leaf_hash
 
 audit_app = typer.Typer(help="Query and prove the signature log.", no_args_is_help=True)
@@ -182,10 +183,16 @@ def export(
 ) -> None:
     """Write an offline evidence bundle for one entry."""
     s = get_settings()
-    if s.hub_cert is None:
-        raise HubError("EDOC_HUB_CERT is not set", hint="the bundle carries the hub certificate")
+    if s.hub_cert is None or s.hub_key is None:
+        raise HubError(
+            "EDOC_HUB_KEY and EDOC_HUB_CERT must be set",
+            hint="the hub seals each bundle with its key and includes its certificate",
+        )
     pem = s.hub_cert.read_bytes()
-    data = _run(lambda e: build_bundle(SignatureLog(e), int(key) if key.isdigit() else key, pem))
+    hub_key = load_private_key(s.hub_key)
+    data = _run(
+        lambda e: build_bundle(SignatureLog(e), int(key) if key.isdigit() else key, pem, hub_key)
+    )
     out.write_bytes(data)
     typer.echo(f"wrote {out} ({len(data)} bytes)")
 

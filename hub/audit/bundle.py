@@ -11,6 +11,10 @@ A bundle is a zip with:
 ``hub-cert.pem``     the hub certificate chain, for convenience (verify with your own copy)
 ``README.txt``       how to verify by hand
 
+The zip's archive comment carries the hub's signature over every byte of the
+file before the comment (``edoc-sig:<base64>`` padded to 512 bytes), so any
+changed byte — content or zip metadata — makes the bundle fail.
+
 Attachments are not kept by the log; the header's manifest holds their SHA-256,
 so a copy kept by an agency can be matched against it.
 """
@@ -18,10 +22,12 @@ so a copy kept by an agency can be matched against it.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +39,10 @@ from hub.store.log import SignatureLog, b64
 from schemas.log import LogEntry
 from schemas.package import Package, SignatureEntry, b64url_decode, b64url_encode
 from schemas.reasons import Reason
+from signing.blob import sign_blob, verify_blob
 from signing.checkpoint import SignedCheckpoint
 from signing.errors import SignatureCheckError, SigningError
+from signing.keys import SigningKey
 from signing.merkle import leaf_hash, verify_inclusion
 from signing.trust import TrustStore
 from signing.verifier import Verifier, default_profiles
@@ -42,6 +50,8 @@ from signing.verifier import Verifier, default_profiles
 _README = """Evidence bundle of the edoc-hub signature log.
 
 Verify offline:  edoc audit verify-bundle THIS.zip --hub-cert HUB.pem [--trust-anchor ROOT.pem]
+
+The zip comment seals the file: the hub's signature over all bytes before it.
 
 By hand: leaf = SHA-256(0x00 || entry.json); check the RFC 9162 inclusion proof in
 proof.json against the root in checkpoint.txt; check checkpoint.txt's signature
@@ -54,7 +64,41 @@ class BundleError(HubError):
     """A bundle cannot be built or read."""
 
 
-async def build_bundle(log: SignatureLog, key: int | str, hub_cert_pem: bytes) -> bytes:
+#: What zipfile raises for damaged input: bad CRC or magic, a flipped "encrypted"
+#: flag, an unknown compression method, a broken deflate stream.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile, zlib.error, EOFError, ValueError, RuntimeError, NotImplementedError,
+    OSError, UnicodeDecodeError,
+)
+_SIG_PREFIX = b"edoc-sig:"
+_COMMENT_LEN = 512
+
+
+def _seal(data: bytes, key: SigningKey) -> bytes:
+    """Replace the placeholder comment with the signature over everything before it."""
+    body = data[:-_COMMENT_LEN]
+    comment = _SIG_PREFIX + base64.b64encode(sign_blob(key, body))
+    return body + comment.ljust(_COMMENT_LEN, b" ")
+
+
+def _check_seal(data: bytes, cert: x509.Certificate) -> str | None:
+    """None when the seal verifies, else why not."""
+    comment = data[-_COMMENT_LEN:]
+    if len(data) <= _COMMENT_LEN or not comment.startswith(_SIG_PREFIX):
+        return "no hub seal in the zip comment"
+    try:
+        signature = base64.b64decode(comment[len(_SIG_PREFIX) :].rstrip(b" "), validate=True)
+        verify_blob(cert, signature, data[:-_COMMENT_LEN])
+    except (ValueError, binascii.Error):
+        return "hub seal is not base64"
+    except SigningError as exc:
+        return f"hub seal: {exc.message}"
+    return None
+
+
+async def build_bundle(
+    log: SignatureLog, key: int | str, hub_cert_pem: bytes, hub_key: SigningKey
+) -> bytes:
     """The zip bytes for entry ``key`` (seq or message id), proved in the latest checkpoint."""
     entry = await log.entry(key)
     if entry is None:
@@ -88,7 +132,8 @@ async def build_bundle(log: SignatureLog, key: int | str, hub_cert_pem: bytes) -
         z.writestr("checkpoint.txt", cp.note)
         z.writestr("hub-cert.pem", hub_cert_pem)
         z.writestr("README.txt", _README)
-    return buf.getvalue()
+        z.comment = b" " * _COMMENT_LEN  # placeholder of the seal's exact size
+    return _seal(buf.getvalue(), hub_key)
 
 
 @dataclass
@@ -113,6 +158,9 @@ def _read(z: zipfile.ZipFile, name: str) -> bytes:
         return z.read(name)
     except KeyError:
         raise BundleError(f"bundle lacks {name}") from None
+    except _ZIP_ERRORS as exc:
+        # A damaged zip (bad CRC, bad header, bad deflate stream) is a failed bundle.
+        raise BundleError(f"bundle member {name} is damaged: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -128,7 +176,7 @@ class _Contents:
 def _open(data: bytes) -> _Contents:
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
+    except _ZIP_ERRORS as exc:
         raise BundleError(f"not a bundle: {exc}") from None
     with z:
         entry_bytes = _read(z, "entry.json")
@@ -196,6 +244,12 @@ def verify_bundle(
 ) -> BundleCheck:
     """Check a bundle with no database and no Kafka (see the module docstring)."""
     out = BundleCheck()
+    # 0. The hub's seal covers every byte of the file.
+    problem = _check_seal(data, hub_cert)
+    if problem:
+        out.fail("seal", problem)
+    else:
+        out.passed("seal", "every byte of the bundle is as the hub wrote it")
     c = _open(data)
     # 1. The entry file is canonical, so its hash is the leaf the log committed to.
     if c.entry.canonical_bytes() != c.entry_bytes:
