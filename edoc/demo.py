@@ -12,6 +12,7 @@ import signal
 import uuid
 from typing import Annotated
 
+import httpx
 import typer
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
@@ -19,9 +20,10 @@ from rich.console import Console
 from connectors.sdk import HubClient
 from hub import topics
 from hub.localkafka import LocalKafka
-from hub.router_service import RouterService
-from hub.serve import build_verifier
+from hub.serve import SERVICES, serve
 from hub.settings import Settings, get_settings
+from hub.store.db import make_engine
+from hub.store.tokens import create_token
 from schemas.header import (
     DocSigner,
     DocumentCode,
@@ -38,7 +40,7 @@ from signing.signer import Signer, attachment_ref, build_package
 SENDER = ("000.00.01.H49", "Sở Nội vụ tỉnh Bắc Giang")
 RECIPIENT = ("000.00.02.H49", "Sở Tư pháp tỉnh Bắc Giang")
 
-_out = Console()
+_out = Console(soft_wrap=True)
 
 
 def demo_pdf(title: str) -> bytes:
@@ -118,6 +120,76 @@ async def _verdicts(
     return found
 
 
+async def _wait_for_api(settings: Settings, task: asyncio.Task[None]) -> None:
+    """Return once the API answers /readyz; raise the services' error if they died."""
+    url = f"http://{settings.api_host}:{settings.api_port}/readyz"
+    async with httpx.AsyncClient() as client, asyncio.timeout(60):
+        while True:
+            if task.done():
+                task.result()  # raises the service's error
+                raise RuntimeError("the hub's services stopped during start-up")
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+async def _auditor_token(settings: Settings) -> str:
+    engine = make_engine(settings.database_url)
+    try:
+        token, _ = await create_token(engine, "auditor", "demo auditor")
+    finally:
+        await engine.dispose()
+    return token
+
+
+async def _scenario(settings: Settings, pki: DemoPKI) -> None:
+    """A signs and sends a PDF to B; B receives it; A gets a receipt; a forgery is refused."""
+    pdf = demo_pdf("Cong van 125/SNV-CCHC - bao cao cai cach hanh chinh")
+    a = pki.agency(SENDER[0])
+    signer = Signer.from_files(a.key, a.chain)
+    pkg = build_package(_document(pdf), {"a1": pdf}, [signer])
+    header = json.loads(b64url_decode(pkg.header))
+    good_id = header["message_id"]
+    bad = _tampered(build_package(_document(pdf), {"a1": pdf}, [signer]))
+    bad_sha = package_sha256(bad)
+    async with HubClient(settings.kafka_bootstrap) as client:
+        await client.submit(pkg.to_bytes())
+        _out.print(
+            f"[green]✓[/] {SENDER[1]} ({SENDER[0]}) signed and sent {good_id} "
+            f"with cong-van-125.pdf ({len(pdf)} bytes)"
+        )
+        async for msg in client.inbox(RECIPIENT[0], idle_timeout=30):
+            if str(msg.header.message_id) == good_id:
+                _out.print(
+                    f"[green]✓[/] {RECIPIENT[1]} ({RECIPIENT[0]}) received {good_id}: "
+                    f"«{msg.header.document.subject if msg.header.document else ''}», "
+                    f"hub verdict [bold]{msg.hub_verdict}[/]"
+                )
+                break
+        else:
+            raise TimeoutError("the demo document did not reach the recipient's inbox")
+        async for msg in client.inbox(SENDER[0], idle_timeout=30):
+            st = msg.header.status
+            if st is not None and str(st.ref_message_id) == good_id:
+                _out.print(
+                    f"[green]✓[/] {SENDER[0]} got the hub's signed receipt: status "
+                    f"{st.code.value} ({st.description}) from {msg.header.sender}"
+                )
+                break
+        await client.submit(bad)
+    verdicts = await _verdicts(settings, {good_id}, 30)
+    _out.print(f"[green]✓[/] verdict event for {good_id}: {verdicts[good_id]['verdict']}")
+    tampered = await _verdicts(settings, {bad_sha}, 30, field="package_sha256")
+    reasons = tampered[bad_sha]["reasons"]
+    _out.print(
+        f"[yellow]✗[/] a copy altered after signing was refused, not delivered: "
+        f"{', '.join(map(str, reasons)) if isinstance(reasons, list) else reasons}"
+    )
+
+
 async def run_demo(settings: Settings, stop: asyncio.Event) -> None:
     """The demo scenario against a running broker; returns when ``stop`` is set."""
     pki_dir = settings.var_dir / "demo" / "pki"
@@ -135,64 +207,27 @@ async def run_demo(settings: Settings, stop: asyncio.Event) -> None:
             "crls": [pki.crl_dir],
             "hub_key": pki.hub.key,
             "hub_cert": pki.hub.chain,
+            "checkpoint_every_seconds": 5.0,
         }
     )
-    router = RouterService(settings, build_verifier(settings))
-    await router.start()
-    task = asyncio.create_task(router.run(stop))
+    task = asyncio.create_task(serve(settings, set(SERVICES), stop))
+    await _wait_for_api(settings, task)
     try:
-        _out.print(f"[green]✓[/] router running; PKI in {pki_dir}")
-        pdf = demo_pdf("Cong van 125/SNV-CCHC - bao cao cai cach hanh chinh")
-        a = pki.agency(SENDER[0])
-        signer = Signer.from_files(a.key, a.chain)
-        pkg = build_package(_document(pdf), {"a1": pdf}, [signer])
-        header = json.loads(b64url_decode(pkg.header))
-        good_id = header["message_id"]
-        bad = _tampered(build_package(_document(pdf), {"a1": pdf}, [signer]))
-        bad_sha = package_sha256(bad)
-        async with HubClient(settings.kafka_bootstrap) as client:
-            await client.submit(pkg.to_bytes())
-            _out.print(
-                f"[green]✓[/] {SENDER[1]} ({SENDER[0]}) signed and sent {good_id} "
-                f"with cong-van-125.pdf ({len(pdf)} bytes)"
-            )
-            async for msg in client.inbox(RECIPIENT[0], idle_timeout=30):
-                if str(msg.header.message_id) == good_id:
-                    _out.print(
-                        f"[green]✓[/] {RECIPIENT[1]} ({RECIPIENT[0]}) received {good_id}: "
-                        f"«{msg.header.document.subject if msg.header.document else ''}», "
-                        f"hub verdict [bold]{msg.hub_verdict}[/]"
-                    )
-                    break
-            else:
-                raise TimeoutError("the demo document did not reach the recipient's inbox")
-            async for msg in client.inbox(SENDER[0], idle_timeout=30):
-                st = msg.header.status
-                if st is not None and str(st.ref_message_id) == good_id:
-                    _out.print(
-                        f"[green]✓[/] {SENDER[0]} got the hub's signed receipt: status "
-                        f"{st.code.value} ({st.description}) from {msg.header.sender}"
-                    )
-                    break
-            await client.submit(bad)
-        verdicts = await _verdicts(settings, {good_id}, 30)
-        _out.print(f"[green]✓[/] verdict event for {good_id}: {verdicts[good_id]['verdict']}")
-        tampered = await _verdicts(settings, {bad_sha}, 30, field="package_sha256")
-        reasons = tampered[bad_sha]["reasons"]
+        _out.print(f"[green]✓[/] router, audit recorder and API running; PKI in {pki_dir}")
+        await _scenario(settings, pki)
+        token = await _auditor_token(settings)
+        api = f"http://{settings.api_host}:{settings.api_port}"
+        _out.print(f"\n[bold]Auditor API[/]: {api}/docs   (OpenAPI: {api}/openapi.json)")
+        _out.print(f"  auditor token: {token}")
+        _out.print(f"  curl -H 'Authorization: Bearer {token}' {api}/api/v1/audit/entries")
         _out.print(
-            f"[yellow]✗[/] a copy altered after signing was refused, not delivered: "
-            f"{', '.join(map(str, reasons)) if isinstance(reasons, list) else reasons}"
-        )
-        _out.print(
-            f"\nKafka: {settings.kafka_bootstrap}   try: "
-            f"[bold]edoc inbox --agency {RECIPIENT[0]}[/]"
+            f"Kafka: {settings.kafka_bootstrap}   try: [bold]edoc inbox --agency {RECIPIENT[0]}[/]"
         )
         _out.print("The hub keeps running. Press [bold]Ctrl-C[/] to stop everything.")
         await stop.wait()
     finally:
         stop.set()
         await task
-        await router.stop()
 
 
 def demo(
