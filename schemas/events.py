@@ -14,6 +14,10 @@ from schemas.reasons import Reason
 from schemas.report import VerificationReport
 
 
+#: Namespace of event ids (uuid5 over the source record and the package hash).
+EVENT_NAMESPACE = uuid.UUID("0c7a3e52-3f0e-4d8e-9d0a-2b1f6c9e4a17")
+
+
 class SourceRecord(BaseModel):
     """Where the package was read from (for auditors tracing back to Kafka)."""
 
@@ -51,6 +55,19 @@ class VerdictEvent(BaseModel):
     #: the package was unreadable.
     header: str | None = None
     signatures: list[SignatureEntry] = Field(default_factory=list)
+
+    @property
+    def event_id(self) -> str:
+        """Identity of this decision: the submitted record it answers, and its bytes.
+
+        A redelivered event has the same id; a re-sent package (even with the same
+        message_id, e.g. corrected after a rejection) is another record and so
+        another decision with its own id.
+        """
+        s = self.source
+        return str(
+            uuid.uuid5(EVENT_NAMESPACE, f"{s.topic}/{s.partition}/{s.offset}/{self.package_sha256}")
+        )
 
     def to_bytes(self) -> bytes:
         """Compact JSON with wire field names."""

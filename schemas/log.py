@@ -23,7 +23,7 @@ class LogEntry(BaseModel):
 
     v: Literal[1] = 1
     seq: int = Field(ge=0, description="position in the log (Merkle leaf index)")
-    identity: str = Field(description="message_id, or sha256:<package hash> if it had none")
+    identity: str = Field(description="event id: one per decision (see VerdictEvent.event_id)")
     message_id: str | None
     kind: str | None
     sender: str | None

@@ -67,8 +67,14 @@ class BundleError(HubError):
 #: What zipfile raises for damaged input: bad CRC or magic, a flipped "encrypted"
 #: flag, an unknown compression method, a broken deflate stream.
 _ZIP_ERRORS = (
-    zipfile.BadZipFile, zlib.error, EOFError, ValueError, RuntimeError, NotImplementedError,
-    OSError, UnicodeDecodeError,
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    ValueError,
+    RuntimeError,
+    NotImplementedError,
+    OSError,
+    UnicodeDecodeError,
 )
 _SIG_PREFIX = b"edoc-sig:"
 _COMMENT_LEN = 512

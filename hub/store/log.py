@@ -57,7 +57,7 @@ def entry_from_event(event: VerdictEvent, seq: int) -> LogEntry:
     code = doc.get("code") or {}
     return LogEntry(
         seq=seq,
-        identity=str(event.message_id) if event.message_id else f"sha256:{event.package_sha256}",
+        identity=event.event_id,
         message_id=str(event.message_id) if event.message_id else None,
         kind=event.kind.value if event.kind else None,
         sender=event.from_,
@@ -185,9 +185,7 @@ class SignatureLog:
         async with self.engine.begin() as conn:
             await self._lock(conn)
             size = (await conn.execute(select(func.count()).select_from(log_entries))).scalar_one()
-            idents = [
-                str(e.message_id) if e.message_id else f"sha256:{e.package_sha256}" for e in events
-            ]
+            idents = [e.event_id for e in events]
             existing: set[str] = set()
             for i in range(0, len(idents), 500):
                 chunk = idents[i : i + 500]
@@ -228,14 +226,15 @@ class SignatureLog:
             return [bytes(r[0]) for r in await conn.execute(stmt)]
 
     async def entry(self, key: int | str) -> LogEntry | None:
-        """An entry by ``seq`` (int) or by message id / identity (str)."""
+        """An entry by ``seq`` (int), identity, or message id (its latest verdict) (str)."""
         cond = (
             log_entries.c.seq == key
             if isinstance(key, int)
             else or_(log_entries.c.message_id == key, log_entries.c.identity == key)
         )
+        stmt = select(log_entries).where(cond).order_by(log_entries.c.seq.desc()).limit(1)
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(log_entries).where(cond))).first()
+            row = (await conn.execute(stmt)).first()
         return row_to_entry(row) if row else None
 
     async def query(self, q: Query) -> list[LogEntry]:

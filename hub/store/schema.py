@@ -26,7 +26,7 @@ log_entries = Table(
     "log_entries",
     metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    # message_id, or "sha256:<package hash>" for packages too malformed to have one
+    # the verdict event's id: one per decision (a redelivered event has the same)
     Column("identity", String(80), nullable=False, unique=True),
     Column("message_id", String(36)),
     Column("kind", String(16)),
@@ -58,6 +58,7 @@ log_entries = Table(
 )
 Index("ix_log_sender_time", log_entries.c.sender, log_entries.c.verified_at)
 Index("ix_log_verdict", log_entries.c.verdict)
+Index("ix_log_message_id", log_entries.c.message_id)
 Index("ix_log_signer_serial", log_entries.c.signer_serial)
 Index("ix_log_doc", log_entries.c.doc_number, log_entries.c.doc_notation)
 

@@ -41,7 +41,23 @@ async def test_every_event_once_even_when_redelivered(
     assert (again.added, again.skipped, again.tree_size) == (4, 8, 12)
     assert [e.seq for e in await backend.log.query(Query(limit=100))] == list(range(12))
     ids = [e.identity for e in await backend.log.query(Query(limit=100))]
-    assert ids == [str(ev.message_id) for ev in events]
+    assert ids == [ev.event_id for ev in events]
+
+
+async def test_rejected_then_resent_message_has_two_entries(
+    backend: Backend, make_events: Events
+) -> None:
+    """Each decision is an entry: the refusal and the accepted re-send of the same message id."""
+    (first,) = make_events(1)
+    resent = first.model_copy(
+        update={
+            "source": first.source.model_copy(update={"offset": first.source.offset + 1000}),
+            "package_sha256": "0" * 64,
+        }
+    )
+    assert (await backend.log.append([first, resent, first])).added == 2
+    latest = await backend.log.entry(str(first.message_id))
+    assert latest is not None and latest.seq == 1, "lookup by message id gives the latest verdict"
 
 
 async def test_entry_keeps_what_reverification_needs(backend: Backend, make_events: Events) -> None:

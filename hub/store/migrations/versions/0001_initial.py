@@ -54,6 +54,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_log_sender_time", "log_entries", ["sender", "verified_at"])
     op.create_index("ix_log_verdict", "log_entries", ["verdict"])
+    op.create_index("ix_log_message_id", "log_entries", ["message_id"])
     op.create_index("ix_log_signer_serial", "log_entries", ["signer_serial"])
     op.create_index("ix_log_doc", "log_entries", ["doc_number", "doc_notation"])
     op.create_table(
