@@ -128,9 +128,18 @@ class Router:
             extra[Reason.UNKNOWN_SENDER] = f"{header.sender} is the hub itself and cannot submit"
         elif not self.directory.is_active(header.sender):
             extra[Reason.UNKNOWN_SENDER] = f"sender {header.sender} is not an active agency"
-        unknown = [c for c in header.to if not self.directory.is_active(c) or c == self.hub_code]
-        if unknown:
-            extra[Reason.UNKNOWN_RECIPIENT] = f"not active agencies: {', '.join(unknown)}"
+        if header.kind is Kind.REGISTER:
+            # Register reports go to the hub itself, and only there.
+            if header.to != [self.hub_code]:
+                extra[Reason.UNKNOWN_RECIPIENT] = (
+                    f"register reports go to the hub ({self.hub_code})"
+                )
+        else:
+            unknown = [
+                c for c in header.to if not self.directory.is_active(c) or c == self.hub_code
+            ]
+            if unknown:
+                extra[Reason.UNKNOWN_RECIPIENT] = f"not active agencies: {', '.join(unknown)}"
         # Step 8: duplicates.
         mid = str(header.message_id)
         if self.index.get(mid) is not None:
@@ -175,6 +184,9 @@ class Router:
         if report.ok and parsed is not None:
             header = parsed.header
             for code in header.to:
+                if code == self.hub_code:  # a register report: the hub is the recipient
+                    records += self._receipt(header, StatusCode.ARRIVED, now, recipient=code)
+                    continue
                 topic = topics.inbox(code)
                 records.append(OutRecord(topic, key, raw, headers))
                 delivered.append(topic)

@@ -143,6 +143,32 @@ class StatusInfo(_Strict):
     recipient: AgencyCode | None = None
 
 
+#: ``YYYY-MM``, ``YYYY-Qn`` or ``YYYY``.
+PERIOD_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
+
+
+class RegisterInfo(_Strict):
+    """An agency's register totals for a period (kind ``register``), addressed to the hub.
+
+    Electronic documents are counted by the hub from its own traffic; the agency
+    reports what the hub cannot see. A later report for the same period replaces
+    an earlier one.
+    """
+
+    period: str = Field(pattern=PERIOD_PATTERN)
+    paper_sent: int = Field(ge=0, description="non-secret documents sent on paper")
+    secret_sent: int = Field(default=0, ge=0, description="secret documents (outside the target)")
+    scanned_pct: float | None = Field(
+        default=None, ge=0, le=100, description="incoming documents scanned and entered, %"
+    )
+    officials_pct: float | None = Field(
+        default=None, ge=0, le=100, description="officials working in the operations system, %"
+    )
+    level4_pct: float | None = Field(
+        default=None, ge=0, le=100, description="dossiers processed online at level 4, %"
+    )
+
+
 class Header(_Strict):
     """The signed header. Its exact bytes (not a re-serialisation) are what signatures cover."""
 
@@ -154,6 +180,7 @@ class Header(_Strict):
     sent_at: AwareDatetime
     document: DocumentMeta | None = None
     status: StatusInfo | None = None
+    register: RegisterInfo | None = None
     attachments: list[AttachmentRef] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
@@ -162,6 +189,8 @@ class Header(_Strict):
             raise ValueError("kind 'document' requires the 'document' object")
         if self.kind is Kind.STATUS and self.status is None:
             raise ValueError("kind 'status' requires the 'status' object")
+        if self.kind is Kind.REGISTER and self.register is None:
+            raise ValueError("kind 'register' requires the 'register' object")
         if len(set(self.to)) != len(self.to):
             raise ValueError("'to' lists a recipient twice")
         ids = [a.id for a in self.attachments]

@@ -210,3 +210,28 @@ def test_event_for_every_decision_carries_the_report(
     assert event["report"]["header_sha256"] == d.report.header_sha256
     pkg = Package.model_validate_json(raw)
     assert json.loads(b64url_decode(pkg.header))["from"] == event["from"] == A
+
+
+def test_register_report_goes_to_the_hub_only(router: Router, pki: DemoPKI) -> None:
+    from schemas.header import RegisterInfo  # noqa: PLC0415
+
+    issued = pki.agency(A)
+    signer = Signer.from_files(issued.key, issued.chain)
+
+    def report(to: list[str]) -> bytes:
+        h = Header(
+            message_id=uuid.uuid4(),
+            kind=Kind.REGISTER,
+            **{"from": A},
+            to=to,
+            sent_at=datetime.now(UTC).replace(microsecond=0),
+            register=RegisterInfo(period="2026-11", paper_sent=3, scanned_pct=80.0),
+        )
+        return build_package(h, {}, [signer]).to_bytes()
+
+    ok = decide(router, report([HUB]))
+    assert ok.accepted and ok.event.delivered_to == []
+    (receipt,) = by_topic(ok)[topics.inbox(A)]
+    status = header_of(receipt).status
+    assert status is not None and status.code is StatusCode.ARRIVED and status.recipient == HUB
+    assert decide(router, report([B])).report.reasons == ["unknown_recipient"]
