@@ -180,7 +180,8 @@ class Header(_Strict):
     sent_at: AwareDatetime
     document: DocumentMeta | None = None
     status: StatusInfo | None = None
-    register: RegisterInfo | None = None
+    # ``register`` would shadow ABCMeta.register on the model class; the wire name stays.
+    register_: RegisterInfo | None = Field(default=None, alias="register")
     attachments: list[AttachmentRef] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
@@ -189,7 +190,7 @@ class Header(_Strict):
             raise ValueError("kind 'document' requires the 'document' object")
         if self.kind is Kind.STATUS and self.status is None:
             raise ValueError("kind 'status' requires the 'status' object")
-        if self.kind is Kind.REGISTER and self.register is None:
+        if self.kind is Kind.REGISTER and self.register_ is None:
             raise ValueError("kind 'register' requires the 'register' object")
         if len(set(self.to)) != len(self.to):
             raise ValueError("'to' lists a recipient twice")
