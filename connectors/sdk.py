@@ -120,11 +120,14 @@ class HubClient:
         follow: bool = False,
         idle_timeout: float = 2.0,
         group_id: str | None = None,
+        stop: asyncio.Event | None = None,
     ) -> AsyncIterator[InboxMessage]:
         """Yield the agency's inbox messages from the beginning (or the group's position).
 
         Without ``follow`` it stops after ``idle_timeout`` seconds with nothing new.
-        With ``group_id`` the position is committed after each message is yielded.
+        With ``group_id`` the position is committed once the caller has handled a
+        message (when it asks for the next), so a crash re-delivers, never skips.
+        Following stops when ``stop`` is set.
         """
         consumer = AIOKafkaConsumer(
             INBOX_PREFIX + agency_code,
@@ -143,7 +146,7 @@ class HubClient:
             raise HubUnreachableError(self.bootstrap, str(exc)) from None
         try:
             idle_since = asyncio.get_running_loop().time()
-            while True:
+            while stop is None or not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=250)
                 now = asyncio.get_running_loop().time()
                 if not batch:
@@ -151,7 +154,7 @@ class HubClient:
                         return
                     continue
                 idle_since = now
-                for records in batch.values():
+                for tp, records in batch.items():
                     for rec in records:
                         headers = {k: v.decode("utf-8", "replace") for k, v in rec.headers}
                         yield InboxMessage(
@@ -161,6 +164,7 @@ class HubClient:
                             timestamp=datetime.fromtimestamp(rec.timestamp / 1000, UTC),
                         )
                         if group_id:
-                            await consumer.commit()
+                            # Exactly this message: the batch may hold more not yet handled.
+                            await consumer.commit({tp: rec.offset + 1})
         finally:
             await consumer.stop()

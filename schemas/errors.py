@@ -19,6 +19,8 @@ never a traceback.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class EdocError(Exception):
     """Base of all edoc-hub errors: a message plus a hint saying what to do next."""
@@ -44,3 +46,11 @@ class MalformedPackageError(EdocError):
     """
 
     exit_code = 2
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """``where: what`` of the first problem (and how many more), for one-line messages."""
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(root)"
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.errors import MalformedPackageError
+from schemas.errors import MalformedPackageError, describe_validation_error
 from schemas.header import Header
 
 
@@ -89,13 +89,6 @@ def package_sha256(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def _first_error(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(root)"
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{more}"
-
-
 def parse_package(raw: bytes) -> ParsedPackage:
     """Parse package bytes down to a validated header; raise ``MalformedPackageError``."""
     hint = "see docs/wire-format.md for the package layout"
@@ -108,7 +101,9 @@ def parse_package(raw: bytes) -> ParsedPackage:
     try:
         pkg = Package.model_validate(obj)
     except ValidationError as exc:
-        raise MalformedPackageError(f"package: {_first_error(exc)}", hint=hint) from None
+        raise MalformedPackageError(
+            f"package: {describe_validation_error(exc)}", hint=hint
+        ) from None
     try:
         header_bytes = b64url_decode(pkg.header)
     except ValueError as exc:
@@ -116,7 +111,7 @@ def parse_package(raw: bytes) -> ParsedPackage:
     try:
         header = Header.model_validate_json(header_bytes)
     except ValidationError as exc:
-        raise MalformedPackageError(f"header.{_first_error(exc)}", hint=hint) from None
+        raise MalformedPackageError(f"header.{describe_validation_error(exc)}", hint=hint) from None
     attachments: dict[str, bytes] = {}
     for att in pkg.attachments:
         if att.id in attachments:

@@ -1,0 +1,57 @@
+"""The simulator's traffic through a real router: each kind gets the verdict it should."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+
+import pytest
+
+from connectors.simulate import BAD_KINDS, SimAgency, Simulator
+from hub import topics
+from schemas.package import package_sha256
+from signing.pki import DemoPKI
+from tests.conftest import HUB, A, B, C
+from tests.hub.test_router_kafka import read_topic, router_settings, running_router
+
+pytestmark = pytest.mark.kafka
+
+EXPECTED = {
+    "document": [],
+    "status": [],
+    "register": [],
+    "bad:tampered": ["bad_signature"],
+    "bad:wrong_signer": ["sender_mismatch"],
+    "bad:unknown_recipient": ["unknown_recipient"],
+    "bad:secret": ["classified"],
+    "bad:replay": ["duplicate"],
+    "bad:stale": ["stale"],
+}
+
+
+async def test_every_simulated_kind_gets_its_verdict(kafka_bootstrap: str, pki: DemoPKI) -> None:
+    agencies = [
+        SimAgency(A, "Sở Nội vụ"),
+        SimAgency(B, "Sở Tư pháp"),
+        SimAgency(C, "Sở Tài chính"),
+        SimAgency("000.00.04.H49", "Sở Kế hoạch và Đầu tư"),
+    ]
+    sim = Simulator(pki, agencies, kafka_bootstrap, hub_code=HUB, bad_share=0.3, seed=7)
+    async with running_router(router_settings(kafka_bootstrap, pki)):
+        await sim.send_register_reports("2026-11")
+        await sim.run(rate=25, duration=6)
+        wanted = {package_sha256(raw): kind for kind, raw in sim.journal}
+        verdicts: dict[str, list[str]] = {}
+        async with asyncio.timeout(60):
+            while len(verdicts) < len(wanted):
+                for raw in await read_topic(kafka_bootstrap, topics.EVENTS, quiet=0.5):
+                    e = json.loads(raw)
+                    if e["package_sha256"] in wanted:
+                        verdicts[e["package_sha256"]] = e["reasons"]
+    await sim.close()
+    kinds = Counter(wanted.values())
+    assert {f"bad:{k}" for k in BAD_KINDS} <= kinds.keys(), f"every bad actor appears: {kinds}"
+    assert kinds["status"] > 0 and kinds["document"] > 0 and kinds["register"] == 4
+    for sha, kind in wanted.items():
+        assert verdicts[sha] == EXPECTED[kind], f"{kind}: {verdicts[sha]}"
