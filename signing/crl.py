@@ -8,7 +8,7 @@ hub's only source of revocation truth. Rules:
   and the failure is visible in ``CrlStore.status()``;
 * delta CRLs and CRLs whose scope is limited by an issuingDistributionPoint
   are not used — the hub cannot tell what they leave out;
-* per issuer certificate the newest usable CRL (by thisUpdate) wins;
+* per issuer certificate the newest usable CRL (by thisUpdate, then CRL number) wins;
 * with a ``CrlFetcher``, an issuer whose CRL is missing or past nextUpdate is
   fetched from the checked certificate's distribution points; a fetched CRL is
   kept until its nextUpdate; failures back off for ``fetcher.retry_after``.
@@ -42,6 +42,8 @@ class RevocationStatus(StrEnum):
     GOOD = "good"
     REVOKED = "revoked"
     UNKNOWN = "unknown"
+    #: optional check (a CA certificate) and no CRL of its issuer can be had
+    NOT_CHECKED = "not_checked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,13 +187,18 @@ class CrlStore:
         """Load every CRL file (PEM or DER) named, directories expanded."""
         store = cls(fetcher=fetcher)
         for path in expand_paths(paths, (".pem", ".crl", ".der")):
-            try:
-                store.add(load_crl(path.read_bytes()), source=f"file:{path}")
-            except (OSError, ValueError) as exc:
-                raise TrustStoreError(
-                    f"cannot load CRL {path}: {exc}", hint="give a PEM or DER X.509 CRL file"
-                ) from None
+            store.add_file(path)
         return store
+
+    def add_file(self, path: Path) -> None:
+        """Load one CRL file (PEM or DER), e.g. after the CA published a new one."""
+        try:
+            crl = load_crl(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise TrustStoreError(
+                f"cannot load CRL {path}: {exc}", hint="give a PEM or DER X.509 CRL file"
+            ) from None
+        self.add(crl, source=f"file:{path}")
 
     def add(self, crl: x509.CertificateRevocationList, *, source: str = "added") -> None:
         """Add a CRL; its signature is checked against the issuer at the first lookup."""
@@ -228,7 +235,11 @@ class CrlStore:
     @staticmethod
     def _install(st: _IssuerState, crl: x509.CertificateRevocationList, source: str) -> bool:
         known = st.current
-        if known is not None and crl.last_update_utc <= known.crl.last_update_utc:
+        # Newer means a later thisUpdate; within the same second, a higher CRL number.
+        if known is not None and (crl.last_update_utc, _crl_number(crl) or 0) <= (
+            known.crl.last_update_utc,
+            _crl_number(known.crl) or 0,
+        ):
             return False
         revoked = {r.serial_number: r.revocation_date_utc for r in crl}
         st.current = _Current(crl, source, revoked, _expiry(crl))
@@ -284,8 +295,11 @@ class CrlStore:
     def covers(
         self, cert: x509.Certificate | ParsedCert, issuer: x509.Certificate | ParsedCert
     ) -> bool:
-        """Whether revocation of ``cert`` can be looked up at all: a CRL of its issuer
-        is loaded, or a fetcher is configured and ``cert`` names an HTTP distribution point."""
+        """Whether revocation of ``cert`` can be looked up at all.
+
+        True when a CRL of its issuer is loaded, or a fetcher is configured and
+        ``cert`` names an HTTP distribution point.
+        """
         pc = as_parsed(cert)
         return self.has_crl_for(issuer) or (
             self.fetcher is not None and bool(distribution_points(pc))
@@ -297,12 +311,22 @@ class CrlStore:
         issuer: x509.Certificate | ParsedCert,
         at: datetime,
         now: datetime,
+        *,
+        required: bool = True,
     ) -> RevocationResult:
-        """Was ``cert`` revoked at or before ``at``? ``now`` decides whether the CRL is stale."""
+        """Was ``cert`` revoked at or before ``at``? ``now`` decides whether the CRL is stale.
+
+        ``required=False`` (CA certificates) answers ``NOT_CHECKED`` instead of
+        ``UNKNOWN`` when no CRL of the issuer is loaded and none can be fetched.
+        """
         pc, pi = as_parsed(cert), as_parsed(issuer)
         st = self._lookup(pc, pi, now)
         entry = st.current
         err = f" (last error: {st.last_error})" if st.last_error else ""
+        if entry is None and not required and st.last_error is None:
+            return RevocationResult(
+                RevocationStatus.NOT_CHECKED, "no CRL of the issuer is configured"
+            )
         if entry is None:
             return RevocationResult(
                 RevocationStatus.UNKNOWN,

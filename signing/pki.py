@@ -77,8 +77,10 @@ def make_certificate(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
     )
-    usage = key_usage if key_usage is not None else (
-        frozenset({"key_cert_sign", "crl_sign"}) if ca else DOC_SIGNING_USAGE
+    usage = (
+        key_usage
+        if key_usage is not None
+        else (frozenset({"key_cert_sign", "crl_sign"}) if ca else DOC_SIGNING_USAGE)
     )
     if usage:
         builder = builder.add_extension(_key_usage(usage), critical=True)
@@ -162,14 +164,19 @@ class DemoPKI:
         key_type: str = "ec",
         days: int = 3650,
         crl_base_url: str | None = None,
+        not_before: datetime | None = None,
     ) -> DemoPKI:
-        """Create root CA, issuing CA, hub certificate and empty CRLs in ``root``."""
+        """Create root CA, issuing CA, hub certificate and empty CRLs in ``root``.
+
+        ``not_before`` back-dates the CAs (tests issue already-expired leaves
+        that must still sit inside their CA's validity).
+        """
         if (root / "root-ca.pem").exists():
             raise PKIError(f"{root} already holds a PKI", hint="choose an empty folder")
         root.mkdir(parents=True, exist_ok=True)
         (root / "crl").mkdir(exist_ok=True)
         (root / "agencies").mkdir(exist_ok=True)
-        now = datetime.now(UTC) - timedelta(minutes=10)
+        now = not_before or datetime.now(UTC) - timedelta(minutes=10)
         root_key = generate_key(key_type)
         root_name = x509.Name(
             [
@@ -179,8 +186,13 @@ class DemoPKI:
             ]
         )
         root_cert = make_certificate(
-            subject=root_name, key=root_key, issuer=None, issuer_key=root_key, ca=True,
-            not_before=now, not_after=now + timedelta(days=days),
+            subject=root_name,
+            key=root_key,
+            issuer=None,
+            issuer_key=root_key,
+            ca=True,
+            not_before=now,
+            not_after=now + timedelta(days=days),
         )
         inter_key = generate_key(key_type)
         inter_name = x509.Name(
@@ -192,8 +204,14 @@ class DemoPKI:
         )
         root_crl = f"{crl_base_url.rstrip('/')}/root-ca.crl" if crl_base_url else None
         inter_cert = make_certificate(
-            subject=inter_name, key=inter_key, issuer=root_cert, issuer_key=root_key, ca=True,
-            not_before=now, not_after=now + timedelta(days=days), crl_url=root_crl,
+            subject=inter_name,
+            key=inter_key,
+            issuer=root_cert,
+            issuer_key=root_key,
+            ca=True,
+            not_before=now,
+            not_after=now + timedelta(days=days),
+            crl_url=root_crl,
         )
         pki = cls(root)
         pki._write(root / "root-ca.pem", certs_to_pem([root_cert]))
@@ -201,7 +219,10 @@ class DemoPKI:
         pki._write(root / "issuing-ca.pem", certs_to_pem([inter_cert]))
         pki._write(root / "issuing-ca.key.pem", key_to_pem(inter_key))
         state: dict[str, Any] = {
-            "crl_base_url": crl_base_url, "revoked": {}, "crl_number": 0, "agencies": {}
+            "crl_base_url": crl_base_url,
+            "revoked": {},
+            "crl_number": 0,
+            "agencies": {},
         }
         pki._save_state(state)
         pki.write_crls()
@@ -226,8 +247,15 @@ class DemoPKI:
         except ValueError as exc:
             raise PKIError(str(exc)) from None
         return self._issue(
-            code, name, self.agency(code), key_type=key_type, rsa_bits=rsa_bits, curve=curve,
-            days=days, not_before=not_before, key_usage=key_usage,
+            code,
+            name,
+            self.agency(code),
+            key_type=key_type,
+            rsa_bits=rsa_bits,
+            curve=curve,
+            days=days,
+            not_before=not_before,
+            key_usage=key_usage,
         )
 
     def _issue(
@@ -251,8 +279,14 @@ class DemoPKI:
         key = generate_key(key_type, rsa_bits=rsa_bits, curve=curve)
         start = not_before or datetime.now(UTC) - timedelta(minutes=10)
         cert = make_certificate(
-            subject=agency_name(code, name), key=key, issuer=inter, issuer_key=inter_key, ca=False,
-            not_before=start, not_after=start + timedelta(days=days), key_usage=key_usage,
+            subject=agency_name(code, name),
+            key=key,
+            issuer=inter,
+            issuer_key=inter_key,
+            ca=False,
+            not_before=start,
+            not_after=start + timedelta(days=days),
+            key_usage=key_usage,
             crl_url=f"{base.rstrip('/')}/issuing-ca.crl" if base else None,
         )
         dest.cert.parent.mkdir(parents=True, exist_ok=True)

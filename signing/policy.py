@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import verification as xv
 
@@ -66,9 +67,14 @@ def leaf_problems(leaf: ParsedCert) -> tuple[SignatureCheckError, ...]:
     cached = _LEAF_CACHE.get(leaf.sha256)
     if cached is None:
         try:
-            cached = (*check_leaf_key(leaf.cert), *check_key_usage(leaf.cert))
+            key = check_leaf_key(leaf.cert)
+        except (ValueError, UnsupportedAlgorithm) as exc:  # e.g. an unknown curve
+            key = [SignatureCheckError(Reason.WEAK_KEY, f"public key not usable: {exc}")]
+        try:
+            usage = check_key_usage(leaf.cert)
         except ValueError as exc:  # an extension cryptography cannot parse
-            cached = (SignatureCheckError(Reason.KEY_USAGE, f"extensions unreadable: {exc}"),)
+            usage = [SignatureCheckError(Reason.KEY_USAGE, f"extensions unreadable: {exc}")]
+        cached = (*key, *usage)
         if len(_LEAF_CACHE) >= _LEAF_CACHE_MAX:
             _LEAF_CACHE.clear()
         _LEAF_CACHE[leaf.sha256] = cached
@@ -158,7 +164,7 @@ class ChainValidator:
         )
         try:
             verified = verifier.verify(pleaf.cert, [c.cert for c in pinter])
-        except xv.VerificationError as exc:
+        except (xv.VerificationError, ValueError, UnsupportedAlgorithm) as exc:
             raise SignatureCheckError(Reason.UNTRUSTED_CHAIN, f"path validation: {exc}") from None
         chain = tuple(as_parsed(c) for c in verified.chain)
         if len(self._cache) >= self._max:

@@ -120,9 +120,17 @@ class Verifier:
         received_at: datetime | None = None,
         now: datetime | None = None,
     ) -> VerificationReport:
-        """Verify a parsed package. ``at`` overrides the validation time (default ``sent_at``)."""
+        """Verify a parsed package. ``at`` overrides the validation time (default ``sent_at``).
+
+        Times must be timezone-aware (a naive time is a caller bug: ``ValueError``).
+        """
+        for name, value in (("at", at), ("received_at", received_at), ("now", now)):
+            if value is not None and value.utcoffset() is None:
+                raise ValueError(f"{name} must be timezone-aware, got {value!r}")
         header = parsed.header
-        now = now or datetime.now(UTC)
+        # Certificate and CRL times are in UTC; comparing like with like keeps
+        # every check cheap (a foreign tzinfo costs a call per comparison).
+        now = (now or datetime.now(UTC)).astimezone(UTC)
         reasons: set[Reason] = set()
         details: list[str] = []
         # Step 2: content policy — secret documents never travel through the hub.
@@ -140,7 +148,7 @@ class Verifier:
         validation_time = at or header.sent_at
         # Step 4: every signature.
         sig_reports = [
-            self._verify_signature(i, entry, parsed, at=validation_time, now=now)
+            self._verify_signature(i, entry, parsed, at=validation_time.astimezone(UTC), now=now)
             for i, entry in enumerate(parsed.package.signatures)
         ]
         if not sig_reports:
@@ -155,7 +163,7 @@ class Verifier:
             reasons.add(Reason.SENDER_MISMATCH)
             details.append(
                 f"no signature by sender {header.sender}; signed by: "
-                + ", ".join(sorted(str(s) for s in signers))
+                + ", ".join(sorted(s or "(no organizationIdentifier)" for s in signers))
             )
         # Step 6: attachments against the manifest.
         att_reports = self._check_attachments(parsed)
@@ -275,11 +283,8 @@ class Verifier:
         *,
         is_leaf: bool,
     ) -> list[SignatureCheckError]:
-        crls = self.trust.crls
-        if not is_leaf and not crls.covers(cert, issuer):
-            # CA certificates are checked only when their issuer's CRL can be had.
-            return []
-        result = crls.check(cert, issuer, at, now)
+        # CA certificates are checked only when their issuer's CRL can be had.
+        result = self.trust.crls.check(cert, issuer, at, now, required=is_leaf)
         if result.status is RevocationStatus.REVOKED:
             return [SignatureCheckError(Reason.CERT_REVOKED, result.detail)]
         if result.status is RevocationStatus.UNKNOWN and not self.revocation_fail_open:

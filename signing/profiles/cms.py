@@ -17,7 +17,6 @@ cryptography. Numbered steps match the comments in ``CmsProfile.verify``.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from schemas.reasons import Reason
 from signing.certs import ParsedCert, parse_der
 from signing.errors import SignatureCheckError, SignerError
 from signing.profiles import cmsparse as cp
-from signing.profiles.base import ProfileResult
+from signing.profiles.base import ProfileResult, strict_b64decode
 from signing.profiles.cmsparse import SignedFields
 
 #: Digest algorithms accepted for the signer (asn1crypto names).
@@ -143,6 +142,21 @@ def _algorithm(digest_der: bytes, sig_der: bytes) -> _Algorithm:
     return _Algorithm(scheme, digest, salt)
 
 
+@lru_cache(maxsize=256)
+def _algorithm_name(digest_der: bytes, sig_der: bytes) -> str:
+    """A label for the report even when the pair is refused, e.g. ``rsa-pkcs1v15-sha1``."""
+    try:
+        digest = algos.DigestAlgorithm.load(digest_der)["algorithm"].native
+        sig = algos.SignedDigestAlgorithm.load(sig_der)
+        name = sig["algorithm"].native
+        if name == _ID_EC_PUBLIC_KEY:
+            return _Algorithm("ecdsa", digest).label
+        hash_name = digest if name == "rsassa_pkcs1v15" else sig.hash_algo
+        return _Algorithm(sig.signature_algo, hash_name).label
+    except (ValueError, TypeError, KeyError):
+        return "unreadable"
+
+
 @lru_cache(maxsize=1024)
 def _signer_id(sid_der: bytes) -> tuple[int, bytes, Any] | bytes:
     """(serial, issuer DER, issuer Name) for issuerAndSerialNumber, or the SKI bytes."""
@@ -209,10 +223,7 @@ def _check_attributes(
     when = _one(fields, cp.OID_SIGNING_TIME, "signingTime")
     if when is None:
         return None
-    value = acms.Time.load(when).native
-    if not isinstance(value, datetime):
-        raise _fail("CMS signingTime unreadable")
-    return value
+    return cp.parse_time(when)
 
 
 def _verify_maths(
@@ -220,8 +231,8 @@ def _verify_maths(
 ) -> None:
     """Step 5: the signature over ``data``; raises ``SignatureCheckError``."""
     digest = ALLOWED_DIGESTS[algo.hash_name]()
-    key = signer.public_key()
     try:
+        key = signer.public_key()
         if algo.scheme == "ecdsa":
             if not isinstance(key, ec.EllipticCurvePublicKey):
                 raise _fail("ECDSA signature but the signer key is not EC")
@@ -250,8 +261,8 @@ class CmsProfile:
         if len(value) > MAX_VALUE_CHARS:
             raise _fail(f"CMS value longer than {MAX_VALUE_CHARS} characters")
         try:
-            fields = cp.read_signed_data(base64.b64decode(value, validate=True))
-        except (binascii.Error, ValueError) as exc:  # CmsFormatError is a ValueError
+            fields = cp.read_signed_data(strict_b64decode(value, urlsafe=False))
+        except ValueError as exc:  # CmsFormatError is a ValueError
             raise _fail(f"CMS value unreadable: {exc}") from None
         # Step 2: the signer certificate, by issuerAndSerialNumber or SKI (raises:
         # without a signer there is nothing to report on).
@@ -262,7 +273,11 @@ class CmsProfile:
         # asn1crypto decodes the SignerIdentifier lazily; any failure means undecodable.
         except Exception as exc:
             raise _fail(f"CMS signer identifier unreadable: {type(exc).__name__}: {exc}") from None
-        result = ProfileResult(algorithm="unknown", signer_cert=signer, extra=extra)
+        result = ProfileResult(
+            algorithm=_algorithm_name(fields.digest_algorithm, fields.signature_algorithm),
+            signer_cert=signer,
+            extra=extra,
+        )
         try:
             # Step 3: algorithm policy.
             algo = _algorithm(fields.digest_algorithm, fields.signature_algorithm)

@@ -30,11 +30,11 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
-from schemas.package import b64url_decode, b64url_encode
+from schemas.package import b64url_decode
 from schemas.reasons import Reason
 from signing.certs import ParsedCert, parse_der
 from signing.errors import SignatureCheckError, SignerError
-from signing.profiles.base import ProfileResult
+from signing.profiles.base import ProfileResult, strict_b64decode
 
 #: Algorithms accepted on input. ES384 goes with the P-384 keys the policy allows.
 ALLOWED_ALGS = ("ES256", "ES384", "PS256", "RS256")
@@ -103,6 +103,7 @@ class _Protected:
 
     alg: str
     certs: tuple[ParsedCert, ...]
+    prefix: bytes  # ``BASE64URL(protected) || "."``, the start of every signing input
 
 
 @lru_cache(maxsize=512)
@@ -129,7 +130,7 @@ def _decode_protected(head_b64: str) -> _Protected:
         certs = tuple(parse_der(base64.b64decode(c, validate=True)) for c in x5c)
     except (ValueError, binascii.Error) as exc:
         raise _fail(f"x5c certificate unreadable: {exc}") from None
-    return _Protected(alg, certs)
+    return _Protected(alg, certs, head_b64.encode("ascii") + b".")
 
 
 def _check(alg: str, key: object, signing_input: bytes, sig: bytes) -> str | None:
@@ -187,11 +188,11 @@ class JwsProfile:
             )
             return result
         try:
-            sig = b64url_decode(sig_b64)
-        except ValueError as exc:
+            sig = strict_b64decode(sig_b64, urlsafe=True)
+        except (ValueError, binascii.Error) as exc:
             result.problems.append(_fail(f"JWS signature segment unreadable: {exc}"))
             return result
-        signing_input = f"{head_b64}.{b64url_encode(header_bytes)}".encode("ascii")
+        signing_input = protected.prefix + base64.urlsafe_b64encode(header_bytes).rstrip(b"=")
         try:
             why = _check(protected.alg, result.signer.public_key(), signing_input, sig)
         except InvalidSignature:
