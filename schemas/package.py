@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -57,13 +56,18 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_URL_TO_STD = str.maketrans("-_", "+/")
+
+
 def b64url_decode(text: str) -> bytes:
     """Decode base64url; padding is optional. Raises ``ValueError`` on bad input."""
     if any(c in text for c in "+/ \n\r\t"):
         raise ValueError("not base64url (found '+', '/' or whitespace)")
     stripped = text.rstrip("=")
     try:
-        return base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
+        # Strict: any character outside the alphabet is an error, not skipped.
+        std = (stripped + "=" * (-len(stripped) % 4)).translate(_URL_TO_STD)
+        return binascii.a2b_base64(std, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError(f"not base64url: {exc}") from None
 
@@ -93,14 +97,15 @@ def parse_package(raw: bytes) -> ParsedPackage:
     """Parse package bytes down to a validated header; raise ``MalformedPackageError``."""
     hint = "see docs/wire-format.md for the package layout"
     try:
-        obj = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPackageError(f"package is not JSON: {exc}", hint=hint) from None
-    if not isinstance(obj, dict):
-        raise MalformedPackageError("package is not a JSON object", hint=hint)
-    try:
-        pkg = Package.model_validate(obj)
+        # pydantic-core parses and validates in one pass (no intermediate dicts).
+        pkg = Package.model_validate_json(raw)
     except ValidationError as exc:
+        if exc.errors()[0]["type"] == "json_invalid":
+            raise MalformedPackageError(
+                f"package is not JSON: {exc.errors()[0]['ctx'].get('error', '')}", hint=hint
+            ) from None
+        if exc.errors()[0]["type"] == "model_type":
+            raise MalformedPackageError("package is not a JSON object", hint=hint) from None
         raise MalformedPackageError(
             f"package: {describe_validation_error(exc)}", hint=hint
         ) from None
@@ -117,7 +122,7 @@ def parse_package(raw: bytes) -> ParsedPackage:
         if att.id in attachments:
             raise MalformedPackageError(f"attachment id {att.id!r} appears twice", hint=hint)
         try:
-            attachments[att.id] = base64.b64decode(att.content, validate=True)
+            attachments[att.id] = binascii.a2b_base64(att.content, strict_mode=True)
         except (binascii.Error, ValueError) as exc:
             raise MalformedPackageError(
                 f"attachment {att.id!r}: content is not base64: {exc}", hint=hint
