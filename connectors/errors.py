@@ -19,3 +19,16 @@ class HubUnreachableError(ConnectorError):
             hint="check EDOC_KAFKA_BOOTSTRAP, or start a broker: `edoc local kafka start`",
         )
         self.bootstrap = bootstrap
+
+
+class WebhookError(ConnectorError):
+    """The HTTP webhook adapter is misconfigured or cannot keep its state (docs/webhook.md)."""
+
+
+class RequestRefused(WebhookError):
+    """The adapter's local endpoint refuses a request: HTTP ``status``, stable ``reason``."""
+
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.reason = reason

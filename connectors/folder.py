@@ -4,11 +4,13 @@ Layout under ``DIR``::
 
     outbox/   the agency system drops documents here:
               <stem>.meta.json (written LAST) + attachments <stem>.<ext> …,
-              or a complete signed package <stem>.package.json
+              or a complete signed package <stem>.package.json,
+              or an edXML document <stem>.edxml (renamed into place when complete)
     sent/     documents that were signed and submitted, with <stem>.sent.json
     failed/   documents that could not be sent, with <stem>.reason.txt
     inbox/    received documents: <message id>/package.json, header.json, attachments
-    status/   received statuses and hub receipts: <message id>.json
+              (and document.edxml when the sender sent edXML)
+    status/   received statuses and hub receipts: <message id>.json (and .edxml)
     .state/   pending/<stem>.package.json — a package signed but not yet filed as sent
 
 Nothing is lost across a crash: a document is signed once into ``.state/pending``
@@ -33,6 +35,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.agency import AgencyClient, Received
+from connectors.edxml import SUFFIX as EDXML_SUFFIX
+from connectors.edxml import EdxmlAdapter
 from schemas.errors import EdocError, MalformedPackageError, describe_validation_error
 from schemas.header import Classification, DocSigner, DocumentCode, DocumentMeta, Promulgation
 from schemas.package import parse_package
@@ -85,6 +89,7 @@ class FolderAdapter:
         outbox = self.root / "outbox"
         stems = {p.name[: -len(".meta.json")] for p in outbox.glob("*.meta.json")}
         stems |= {p.name[: -len(".package.json")] for p in outbox.glob("*.package.json")}
+        stems |= {p.name[: -len(EDXML_SUFFIX)] for p in outbox.glob(f"*{EDXML_SUFFIX}")}
         stems |= {
             p.name[: -len(".package.json")]
             for p in (self.root / ".state/pending").glob("*.package.json")
@@ -103,6 +108,10 @@ class FolderAdapter:
             raw = package_file.read_bytes()
             parse_package(raw)  # a broken package fails here, with the reason filed
             return raw
+        edxml_file = outbox / f"{stem}{EDXML_SUFFIX}"
+        if edxml_file.exists():
+            adapter = EdxmlAdapter(self.client.signer, agency=self.client.code)
+            return adapter.read(edxml_file)  # not edXML: a precise error, filed under failed/
         try:
             meta = DropMeta.model_validate_json((outbox / f"{stem}.meta.json").read_bytes())
         except ValidationError as exc:
@@ -189,6 +198,10 @@ class FolderAdapter:
             body = json.loads(msg.package.header_bytes)
             body["_hub"] = {"receipt": item.is_hub_receipt, "verdict": msg.hub_verdict}
             _atomic_write(path, json.dumps(body, ensure_ascii=False, indent=1).encode())
+            if EdxmlAdapter.is_edxml_package(msg.package):
+                _atomic_write(
+                    path.with_suffix(EDXML_SUFFIX), EdxmlAdapter.from_package(msg.package)
+                )
             return path
         folder = self.root / "inbox" / mid
         folder.mkdir(exist_ok=True)
@@ -197,6 +210,8 @@ class FolderAdapter:
             if data is not None:
                 _atomic_write(folder / Path(ref.name).name, data)
         _atomic_write(folder / "header.json", msg.package.header_bytes)
+        if EdxmlAdapter.is_edxml_package(msg.package):  # the sender's own signed edXML
+            _atomic_write(folder / "document.edxml", EdxmlAdapter.from_package(msg.package))
         _atomic_write(folder / "package.json", msg.package.raw)  # written last: the "complete" mark
         return folder
 

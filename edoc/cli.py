@@ -13,7 +13,18 @@ import sys
 
 import typer
 
-from edoc import cmd_audit, cmd_connector, cmd_directory, cmd_docs, cmd_kafka, cmd_pki, demo
+from edoc import (
+    cmd_audit,
+    cmd_connector,
+    cmd_connector_http,
+    cmd_coverage,
+    cmd_directory,
+    cmd_docs,
+    cmd_kafka,
+    cmd_lifecycle,
+    cmd_pki,
+    demo,
+)
 from hub.localkafka_cli import app as local_kafka_app
 from schemas.errors import EdocError
 
@@ -31,8 +42,11 @@ local_app.add_typer(local_kafka_app, name="kafka")
 app.add_typer(local_app, name="local")
 cmd_docs.register(app)
 cmd_audit.register(app)
+cmd_coverage.register(app)
 cmd_kafka.register(app)
 cmd_connector.register(app)
+cmd_connector_http.register(app)
+cmd_lifecycle.register(app)
 demo.register(app)
 
 #: Exit code for a bug: something no EdocError describes.

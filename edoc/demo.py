@@ -10,6 +10,7 @@ import contextlib
 import json
 import signal
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 import httpx
@@ -18,12 +19,15 @@ from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 
 from connectors.sdk import HubClient
+from connectors.simulate import SimAgency, Simulator
 from hub import topics
+from hub.directory import load_directory_file
 from hub.localkafka import LocalKafka
 from hub.serve import SERVICES, serve
 from hub.settings import Settings, get_settings
 from hub.store.db import make_engine
 from hub.store.tokens import create_token
+from schemas.directory import Level
 from schemas.header import (
     DocSigner,
     DocumentCode,
@@ -190,7 +194,23 @@ async def _scenario(settings: Settings, pki: DemoPKI) -> None:
     )
 
 
-async def run_demo(settings: Settings, stop: asyncio.Event) -> None:
+async def _simulate(settings: Settings, pki: DemoPKI, rate: float, stop: asyncio.Event) -> None:
+    """Background traffic from the directory's agencies until ``stop`` (bad actors included)."""
+    members = [
+        SimAgency(a.code, a.name)
+        for a in load_directory_file(settings.directory_file)
+        if a.active and a.code != settings.hub_code and a.level is not Level.PROVINCE
+    ][:12]
+    sim = Simulator(pki, members, settings.kafka_bootstrap, hub_code=settings.hub_code)
+    try:
+        await sim.send_register_reports(datetime.now(UTC).strftime("%Y-%m"))
+        while not stop.is_set():
+            await sim.run(rate, 5.0)
+    finally:
+        await sim.close()
+
+
+async def run_demo(settings: Settings, stop: asyncio.Event, simulate_rate: float = 2.0) -> None:
     """The demo scenario against a running broker; returns when ``stop`` is set."""
     pki_dir = settings.var_dir / "demo" / "pki"
     if (pki_dir / "root-ca.pem").exists():
@@ -220,11 +240,19 @@ async def run_demo(settings: Settings, stop: asyncio.Event) -> None:
         _out.print(f"\n[bold]Auditor API[/]: {api}/docs   (OpenAPI: {api}/openapi.json)")
         _out.print(f"  auditor token: {token}")
         _out.print(f"  curl -H 'Authorization: Bearer {token}' {api}/api/v1/audit/entries")
+        _out.print(f"[bold]Console[/]: {api}/console   (sign in with the auditor token above)")
         _out.print(
             f"Kafka: {settings.kafka_bootstrap}   try: [bold]edoc inbox --agency {RECIPIENT[0]}[/]"
         )
+        if simulate_rate > 0:
+            _out.print(
+                f"Simulated agencies send ~{simulate_rate:g} packages/s (some deliberately bad)."
+            )
+            sim_task = asyncio.create_task(_simulate(settings, pki, simulate_rate, stop))
         _out.print("The hub keeps running. Press [bold]Ctrl-C[/] to stop everything.")
         await stop.wait()
+        if simulate_rate > 0:
+            await sim_task
     finally:
         stop.set()
         await task
@@ -232,6 +260,9 @@ async def run_demo(settings: Settings, stop: asyncio.Event) -> None:
 
 def demo(
     keep_broker: Annotated[bool, typer.Option(help="leave the broker running on exit")] = False,
+    simulate_rate: Annotated[
+        float, typer.Option(help="background traffic of simulated agencies, packages/s (0: off)")
+    ] = 2.0,
 ) -> None:
     """Start a local broker and the router, and send a signed PDF between two agencies."""
     settings = get_settings()
@@ -248,7 +279,7 @@ def demo(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_demo(settings, stop)
+        await run_demo(settings, stop, simulate_rate)
 
     try:
         asyncio.run(_main())

@@ -68,6 +68,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         # Checkpoints and the directory are kept forever (the latest per key for the directory).
         NewTopic(topics.CHECKPOINTS, 1, 1, topic_configs={"retention.ms": "-1"}),
         NewTopic(topics.DIRECTORY, 1, 1, topic_configs={"cleanup.policy": "compact"}),
+        NewTopic(topics.OPERATIONS, 1, 1, topic_configs={"retention.ms": "-1"}),
     ]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -25,6 +26,7 @@ from hub.directory import Directory, follow_directory, load_directory_file
 from hub.errors import BrokerUnavailableError, HubError
 from hub.index import MessageIndex
 from hub.kafka import TopicAdmin, consumer_config, producer_config
+from hub.metrics import observe_decision
 from hub.router import Decision, Router
 from hub.settings import Settings
 from schemas.directory import Agency
@@ -177,4 +179,7 @@ class RouterService:
         received_at = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
         source = SourceRecord(topic=rec.topic, partition=rec.partition, offset=rec.offset)
         raw = rec.value if isinstance(rec.value, bytes) else b""
-        return self.router.decide(raw, source=source, received_at=received_at)
+        started = time.perf_counter()
+        decision = self.router.decide(raw, source=source, received_at=received_at)
+        observe_decision(decision.report.verdict, time.perf_counter() - started)
+        return decision

@@ -13,7 +13,10 @@ import uvicorn
 
 from hub.api.app import create_app
 from hub.audit.recorder import AuditRecorder
+from hub.coverage.service import CoverageService
+from hub.coverage.store import CoverageStore
 from hub.errors import HubError
+from hub.lifecycle import LifecycleService
 from hub.router_service import RouterService
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
@@ -24,7 +27,7 @@ from signing.verifier import Verifier
 log = logging.getLogger(__name__)
 
 #: Services ``edoc serve --only`` accepts.
-SERVICES = ("router", "audit", "api")
+SERVICES = ("router", "audit", "coverage", "lifecycle", "api")
 
 
 def build_verifier(settings: Settings) -> Verifier:
@@ -60,6 +63,31 @@ async def _audit(settings: Settings, stop: asyncio.Event) -> None:
         await engine.dispose()
 
 
+async def _coverage(settings: Settings, stop: asyncio.Event) -> None:
+    engine = make_engine(settings.database_url)
+    await migrate(engine, app_role=settings.database_app_role)
+    service = CoverageService(settings, CoverageStore(engine))
+    await service.start()
+    try:
+        await service.run(stop)
+    finally:
+        await service.stop()
+        await engine.dispose()
+        log.info("coverage stopped after %d events", service.seen)
+
+
+async def _lifecycle(settings: Settings, stop: asyncio.Event) -> None:
+    engine = make_engine(settings.database_url)
+    await migrate(engine, app_role=settings.database_app_role)
+    service = LifecycleService(settings, engine)
+    await service.start()
+    try:
+        await service.run(stop)
+    finally:
+        await service.stop()
+        await engine.dispose()
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: ``serve`` owns SIGINT/SIGTERM for all services."""
 
@@ -76,6 +104,7 @@ async def _api(settings: Settings, stop: asyncio.Event) -> None:
         port=settings.api_port,
         log_level="warning",
         lifespan="on",
+        timeout_graceful_shutdown=5,  # open console event streams must not hold up a stop
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve())
@@ -110,6 +139,8 @@ async def serve(
     runners: dict[str, Callable[[Settings, asyncio.Event], Awaitable[None]]] = {
         "router": _router,
         "audit": _audit,
+        "coverage": _coverage,
+        "lifecycle": _lifecycle,
         "api": _api,
     }
     tasks: list[asyncio.Task[None]] = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Repository root when running from a checkout (deploy/ and .var/ live there).
@@ -101,7 +101,63 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         default=30, description="retention of submit, inbox, events and rejected topics"
     )
+    coverage_group: str = Field(
+        default="edoc-coverage", description="consumer group of the coverage service"
+    )
+    coverage_timezone: str = Field(
+        default="Asia/Ho_Chi_Minh",
+        description="IANA time zone whose calendar days and months coverage counts in",
+    )
+    gateway_group_prefix: str = Field(
+        default="edoc-gateway-",
+        description="prefix of the consumer group (plus the agency code) that keeps an agency's "
+        "acknowledged position in the HTTP gateway",
+    )
+    gateway_kafka_timeout_seconds: float = Field(
+        default=10.0, description="how long the HTTP gateway waits for Kafka before answering 503"
+    )
+    webhook_max_attempts: int = Field(
+        default=10,
+        description="`edoc connector http`: deliveries tried before a message is dead-lettered",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=30.0, description="`edoc connector http`: timeout of one delivery request"
+    )
+    webhook_backoff_seconds: float = Field(
+        default=1.0, description="`edoc connector http`: pause after the first failed delivery"
+    )
+    webhook_backoff_max_seconds: float = Field(
+        default=300.0, description="`edoc connector http`: longest pause between two deliveries"
+    )
 
+    lifecycle_group: str = Field(
+        default="edoc-lifecycle", description="consumer group of the status-lifecycle service"
+    )
+    overdue_hours: float = Field(
+        default=8.0,
+        description="a delivered document without status 03 or later after this long is overdue",
+    )
+
+    console_secret: SecretStr | None = Field(
+        default=None,
+        description="key that signs console session cookies (32+ random bytes); unset: a random "
+        "key per process, so sessions end when the API restarts",
+    )
+    console_session_minutes: int = Field(
+        default=480, description="how long a console sign-in lasts before signing in again"
+    )
+    console_secure_cookies: bool = Field(
+        default=False,
+        description="mark console cookies Secure (set it when the console is served over HTTPS)",
+    )
+    monitor_history_minutes: int = Field(
+        default=60,
+        description="how far back in edoc.events the console's monitor reads when it starts",
+    )
+    monitor_poll_seconds: float = Field(
+        default=5.0,
+        description="how often the monitor refreshes consumer lag, broker and database health",
+    )
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -12,6 +12,8 @@ REJECTED = "edoc.rejected"
 CHECKPOINTS = "edoc.checkpoints"
 #: Agency directory updates (compacted; key = agency code, value = Agency JSON).
 DIRECTORY = "edoc.directory"
+#: Operator actions taken in the console (e.g. reprocessing a rejected package), kept forever.
+OPERATIONS = "edoc.operations"
 
 _INBOX_PREFIX = "edoc.inbox."
 
@@ -25,6 +27,9 @@ H_REASONS = "edoc-reasons"
 H_PACKAGE_SHA256 = "edoc-package-sha256"
 H_STATUS = "edoc-status"
 H_REF_MESSAGE_ID = "edoc-ref-message-id"
+# Set on a package an operator submitted again from edoc.rejected (who, and which record).
+H_REPROCESS_OF = "edoc-reprocess-of"
+H_REPROCESSED_BY = "edoc-reprocessed-by"
 
 
 def inbox(agency_code: str) -> str:

@@ -13,7 +13,6 @@ from schemas.package import SignatureEntry
 from schemas.reasons import Reason
 from schemas.report import VerificationReport
 
-
 #: Namespace of event ids (uuid5 over the source record and the package hash).
 EVENT_NAMESPACE = uuid.UUID("0c7a3e52-3f0e-4d8e-9d0a-2b1f6c9e4a17")
 

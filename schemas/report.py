@@ -40,6 +40,9 @@ class SignatureReport(BaseModel):
         default=None, description="signingTime attribute (CMS) when present"
     )
     details: list[str] = Field(default_factory=list)
+    #: added: codes reported but not rejecting, e.g. ``weak_algorithm`` for an
+    #: XML signature with SHA-1 accepted by configuration.
+    warnings: list[Reason] = Field(default_factory=list)
 
 
 class AttachmentReport(BaseModel):
@@ -67,6 +70,9 @@ class VerificationReport(BaseModel):
     signatures: list[SignatureReport] = Field(default_factory=list)
     attachments: list[AttachmentReport] = Field(default_factory=list)
     details: list[str] = Field(default_factory=list)
+    #: added: every warning code of every signature (the verdict ignores them;
+    #: coverage and the console show them, e.g. SHA-1 edXML signatures).
+    warnings: list[Reason] = Field(default_factory=list)
 
     model_config = ConfigDict(populate_by_name=True)
 

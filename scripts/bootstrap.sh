@@ -21,7 +21,11 @@ need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# xmlsec1 regenerates the edXML signature vectors (tests/vectors/edxml/make_vectors.sh).
+command -v xmlsec1 >/dev/null 2>&1 || need_apt+=(xmlsec1)
 have_pg_server || need_apt+=(postgresql)
+# Headless browser for the console tests (driven by pip's playwright; nothing is downloaded).
+[[ -x /usr/bin/chromium ]] || need_apt+=(chromium fonts-dejavu-core)
 if ((${#need_apt[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     if [[ " ${need_apt[*]} " == *" postgresql "* ]]; then

@@ -13,12 +13,15 @@ from cryptography import x509
 
 from schemas.header import AttachmentRef, Header
 from schemas.package import AttachmentContent, Package, SignatureEntry, b64url_encode
+from signing.edxml.sign import sign_edxml
 from signing.errors import SignerError
 from signing.keys import SigningKey, load_cert_chain, load_private_key
 from signing.profiles import cms, jws
 
-#: Profiles this module can produce.
+#: Profiles this module can produce over header bytes.
 SIGNING_PROFILES = ("jws", "cms")
+#: The profile that signs an edXML document rather than header bytes (``Signer.sign_edxml``).
+EDXML_PROFILE = "xmldsig"
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,21 @@ class Signer:
         if self.profile == "cms":
             # Intermediates ride along (openssl cms -certfile) so any hub can build the path.
             return SignatureEntry(profile="cms", value=cms.sign(header_bytes, self.key, self.chain))
+        if self.profile == EDXML_PROFILE:
+            raise SignerError(
+                "profile 'xmldsig' signs an edXML document, not header bytes",
+                hint="use Signer.sign_edxml, or connectors.edxml.EdxmlAdapter for packages",
+            )
         raise SignerError(
             f"cannot sign with profile {self.profile!r}", hint=f"use one of {SIGNING_PROFILES}"
         )
+
+    def sign_edxml(self, document: bytes) -> bytes:
+        """``document`` (edXML) with this signer's enveloped XML-DSig added (profile ``xmldsig``).
+
+        The result is what ``signing.edxml.edxml_package`` turns into a package.
+        """
+        return sign_edxml(document, self.key, self.chain)
 
 
 def attachment_ref(

@@ -27,15 +27,24 @@ from signing.policy import ChainValidator, check_validity, leaf_problems
 from signing.profiles.base import SignatureProfile
 from signing.profiles.cms import CmsProfile
 from signing.profiles.jws import JwsProfile
+from signing.profiles.xmldsig import XmlDsigProfile
 from signing.trust import TrustStore
 
 #: Detail prefix of a signature whose profile raised an unexpected exception.
 PROFILE_BUG = "internal error in the signature profile"
 
 
-def default_profiles() -> dict[str, SignatureProfile]:
-    """The profiles this hub implements, by wire name."""
-    return {"jws": JwsProfile(), "cms": CmsProfile()}
+def default_profiles(*, allow_xmldsig_sha1: bool = False) -> dict[str, SignatureProfile]:
+    """The profiles this hub implements, by wire name.
+
+    ``allow_xmldsig_sha1`` accepts RSA-SHA1 / SHA-1 XML signatures (deployed
+    edXML systems still make them) as a ``weak_algorithm`` warning.
+    """
+    return {
+        "jws": JwsProfile(),
+        "cms": CmsProfile(),
+        "xmldsig": XmlDsigProfile(allow_sha1=allow_xmldsig_sha1),
+    }
 
 
 def _path_time(leaf: ParsedCert, extra: list[ParsedCert], at: datetime) -> datetime:
@@ -154,8 +163,10 @@ class Verifier:
         if not sig_reports:
             reasons.add(Reason.UNSIGNED)
             details.append("the package carries no signature")
+        warnings: set[Reason] = set()
         for sr in sig_reports:
             reasons.update(sr.reasons)
+            warnings.update(sr.warnings)
         # Step 5: sender binding — some signature must be by the sender itself
         # (its own validity is judged in step 4).
         signers = [sr.signer.organization_identifier for sr in sig_reports if sr.signer]
@@ -184,6 +195,7 @@ class Verifier:
             signatures=sig_reports,
             attachments=att_reports,
             details=details,
+            warnings=_ordered(warnings),
         )
 
     def _verify_signature(
@@ -253,6 +265,7 @@ class Verifier:
             if p.reason not in reasons:
                 reasons.append(p.reason)
         details = [p.message for p in problems]
+        details += [w.message for w in result.warnings] + result.notes
         if leaf.organization_identifier is None:
             details.append("signer certificate has no organizationIdentifier")
         return SignatureReport(
@@ -265,6 +278,7 @@ class Verifier:
             chain=[c.sha256 for c in chain] or [leaf.sha256],
             signing_time=result.signing_time,
             details=details,
+            warnings=_ordered({w.reason for w in result.warnings}),
         )
 
     def _chains(self) -> ChainValidator:

@@ -1,15 +1,13 @@
-"""The hub's ASGI application: auditor API, health and readiness."""
+"""The hub's ASGI application: auditor API, coverage, lifecycle, agency gateway, console, ops."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from fastapi import FastAPI
 
-from hub.api import audit
+from hub.api import audit, coverage, gateway, lifecycle, ops
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.log import SignatureLog
@@ -23,10 +21,14 @@ def create_app(settings: Settings) -> FastAPI:
         engine = make_engine(settings.database_url)
         await migrate(engine, app_role=settings.database_app_role)
         app.state.engine = engine
+        app.state.settings = settings
         app.state.log = SignatureLog(engine)
+        await ops.start(app, settings, engine)  # the console's monitor (Kafka in the background)
         try:
             yield
         finally:
+            await ops.stop(app)
+            await app.state.gateway.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -36,20 +38,13 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(audit.router)
+    app.include_router(coverage.make_router(settings))
+    app.include_router(lifecycle.router)
+    # Kafka is connected on the gateway's first use, so the API starts while the broker is down.
+    app.state.gateway = gateway.GatewayKafka(settings)
+    app.include_router(gateway.router)
 
-    @app.get("/healthz", tags=["ops"], summary="Liveness")
-    async def healthz() -> dict[str, str]:
-        """The process answers."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["ops"], summary="Readiness: the database answers")
-    async def readyz(request: Request) -> JSONResponse:
-        """200 when the database answers a query, 503 otherwise."""
-        try:
-            async with request.app.state.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            return JSONResponse({"status": "unavailable", "database": str(exc)[:200]}, 503)
-        return JSONResponse({"status": "ok"})
+    # /healthz, /readyz (broker and database), /metrics, /asyncapi.json, the console.
+    ops.install(app, settings)
 
     return app

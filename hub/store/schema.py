@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -96,3 +98,86 @@ api_tokens = Table(
 
 #: Tables whose rows may never change or disappear.
 APPEND_ONLY = ("log_entries", "log_recipients", "checkpoints")
+
+# -- Coverage (hub/coverage, docs/coverage.md) ------------------------------------------------
+# Derived from edoc.events and rebuildable by replaying it, so these tables are
+# updatable (merges are upserts), unlike the signature log.
+
+#: One row per document message_id: its local day, whether any decision accepted it.
+coverage_documents = Table(
+    "coverage_documents",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("sender", String(16), nullable=False),
+    Column("day", String(10), nullable=False),  # local day, YYYY-MM-DD
+    Column("valid", Boolean, nullable=False),
+    Column("classified", Boolean, nullable=False),
+    Column("last_reasons", Text, nullable=False),  # JSON array of the latest refusal
+    Column("last_refused_at", String(40)),  # fixed-width UTC text
+)
+Index("ix_coverage_documents_day", coverage_documents.c.day, coverage_documents.c.sender)
+
+#: One row per refused package (any kind), by verdict event id.
+coverage_refusals = Table(
+    "coverage_refusals",
+    metadata,
+    Column("event_id", String(80), primary_key=True),
+    Column("message_id", String(36)),
+    Column("sender", String(16), nullable=False),
+    Column("kind", String(16)),
+    Column("day", String(10), nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON array
+)
+Index("ix_coverage_refusals_day", coverage_refusals.c.day, coverage_refusals.c.sender)
+
+#: Agencies that sent anything (any kind, any verdict) on a local day.
+coverage_activity = Table(
+    "coverage_activity",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("agency", String(16), primary_key=True),
+)
+
+#: The standing register report of an agency for a period (the later sent_at wins).
+coverage_reports = Table(
+    "coverage_reports",
+    metadata,
+    Column("agency", String(16), primary_key=True),
+    Column("period", String(7), primary_key=True),  # YYYY-MM | YYYY-Qn | YYYY
+    Column("sent_at", String(40), nullable=False),  # fixed-width UTC text
+    Column("message_id", String(36), nullable=False),
+    Column("paper_sent", Integer, nullable=False),
+    Column("secret_sent", Integer, nullable=False),
+    Column("scanned_pct", Float),
+    Column("officials_pct", Float),
+    Column("level4_pct", Float),
+)
+Index("ix_coverage_reports_period", coverage_reports.c.period)
+
+#: Directory entries received on edoc.directory (they win over the directory file).
+coverage_directory = Table(
+    "coverage_directory",
+    metadata,
+    Column("code", String(16), primary_key=True),
+    Column("entry", Text, nullable=False),  # schemas.directory.Agency JSON
+    Column("updated_at", String(40), nullable=False),
+)
+
+# -- Status lifecycle (hub/lifecycle.py, docs/lifecycle.md) -----------------------------------
+
+#: The latest status of every (document, recipient) the router delivered.
+document_status = Table(
+    "document_status",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("recipient", String(16), primary_key=True),
+    Column("sender", String(16), nullable=False),
+    Column("doc_code", String(100)),
+    Column("subject", Text),
+    Column("priority", Integer, nullable=False),
+    Column("delivered_at", String(40), nullable=False),  # fixed-width UTC text
+    Column("status", String(2)),  # latest edXML status code, None = none yet
+    Column("status_at", String(40)),  # its sent_at, fixed-width UTC text
+    Column("status_message_id", String(36)),
+)
+Index("ix_document_status_open", document_status.c.status, document_status.c.delivered_at)

@@ -93,3 +93,12 @@ async def list_tokens(engine: AsyncEngine) -> list[TokenInfo]:
     async with engine.connect() as conn:
         rows = await conn.execute(select(api_tokens).order_by(api_tokens.c.id))
         return [TokenInfo(r.id, r.role, r.name, r.created_at, r.revoked_at) for r in rows]
+
+
+async def active_token(engine: AsyncEngine, token_id: int) -> TokenInfo | None:
+    """The token with ``token_id`` if it exists and is not revoked (console sessions use this)."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(api_tokens).where(api_tokens.c.id == token_id))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    return TokenInfo(row.id, row.role, row.name, row.created_at, row.revoked_at)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from hub.audit.bundle import BundleError, verify_bundle
 from hub.store.db import make_engine, migrate
 from hub.store.log import SignatureLog
@@ -20,9 +21,7 @@ from schemas.events import VerdictEvent
 from signing.checkpoint import Checkpoint
 from signing.keys import SigningKey, load_cert_chain
 from signing.pki import DemoPKI
-
 from tests.conftest import B
-from tests.hub.conftest import hub_key, make_events  # noqa: F401 -- fixtures used below
 
 Events = Callable[[int], list[VerdictEvent]]
 
@@ -32,7 +31,7 @@ def audit_env(
     tmp_path: Path,
     pki: DemoPKI,
     make_events: Events,
-    hub_key: SigningKey,  # noqa: F811
+    hub_key: SigningKey,
 ) -> dict[str, str]:
     db = tmp_path / "edoc.db"
 

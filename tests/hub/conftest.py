@@ -27,19 +27,23 @@ def hub_key(pki: DemoPKI) -> SigningKey:
     return load_private_key(pki.hub.key)
 
 
+def make_router(pki: DemoPKI) -> Router:
+    """A router (no Kafka) over the sample directory, trusting the test PKI."""
+    return Router(
+        Verifier(TrustStore.from_paths([pki.root_cert], [pki.crl_dir])),
+        Directory(load_directory_file(Settings().directory_file)),
+        MessageIndex(timedelta(days=1)),
+        hub_code=HUB,
+        hub_signer=Signer.from_files(pki.hub.key, pki.hub.chain),
+    )
+
+
 @pytest.fixture(scope="session")
 def make_events(
     pki: DemoPKI, signed_package: PackageFactory
 ) -> Callable[[int], list[VerdictEvent]]:
     """``make_events(n)`` → n verdict events as the router makes them (about 1 in 5 refused)."""
-    directory = Directory(load_directory_file(Settings().directory_file))
-    router = Router(
-        Verifier(TrustStore.from_paths([pki.root_cert], [pki.crl_dir])),
-        directory,
-        MessageIndex(timedelta(days=1)),
-        hub_code=HUB,
-        hub_signer=Signer.from_files(pki.hub.key, pki.hub.chain),
-    )
+    router = make_router(pki)
 
     def make(n: int) -> list[VerdictEvent]:
         events = []

@@ -1,16 +1,22 @@
 """Reusable tools for tests that run the hub against a real Kafka broker.
 
-* ``RouterProcess`` — the router as users run it (``python -m edoc serve --only
-  router``) in a subprocess configured by ``EDOC_*`` variables, restartable with
-  the same transactional id, killable with SIGKILL.
+* ``RouterConfig`` / ``RouterProcess`` — the router as users run it (``python -m
+  edoc serve --only router``) in a subprocess configured by ``EDOC_*``
+  variables: restartable with the same transactional id, killable (SIGKILL),
+  freezable (SIGSTOP/SIGCONT), stoppable (SIGTERM); one log file per incarnation.
+* ``create_hub_topics`` — the hub's topics with the router's own specs.
 * ``submit_packages`` — an agency-like, idempotent producer for ``edoc.submit``.
 * ``read_topics`` / ``end_offsets`` — read committed (or uncommitted) records
   between two offset snapshots, so a check sees exactly what a run wrote.
 * ``InboxEntry`` / ``documents_by_message_id`` / ``records_by_sha256`` /
   ``verdicts_by_package_sha256`` — count what a run wrote by message id or by
   package digest, the identities the exactly-once guarantees are about.
-* ``VerdictWatcher`` — follows ``edoc.events`` in the background and lets a test
-  await "n verdicts about my packages are committed" instead of sleeping.
+* ``VerdictWatcher`` — follows ``edoc.events`` (committed or not) in the
+  background and lets a test await "n verdicts about my packages are there"
+  instead of sleeping; ``until_decided_or_exited`` also stops at a router crash.
+* ``wait_until_output_ahead_of_input`` — catches the router between writing its
+  output and acknowledging its input; ``wait_for_stable_group`` — a consumer
+  group settled with n members.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from hub import topics
 from hub.kafka import TopicAdmin
@@ -61,11 +68,13 @@ class RouterConfig:
     directory_file: Path | None = None
     log_level: str = "INFO"
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    #: Consumer group shared with other instances (scale-out); default: the instance's own.
+    shared_group: str | None = None
 
     @property
     def group(self) -> str:
         """``EDOC_ROUTER_GROUP``."""
-        return f"router-{self.instance}"
+        return self.shared_group or f"router-{self.instance}"
 
     @property
     def transactional_id(self) -> str:
@@ -201,13 +210,16 @@ class RouterProcess:
                 f"router did not stop within {timeout:g}s of SIGTERM\n{self.log_tail()}"
             ) from None
 
-    def log_tail(self, lines: int = 40) -> str:
-        """The last lines of the current incarnation's output, for failure messages."""
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the current incarnation's output but its per-package decisions."""
         try:
             text = self.log_file.read_text(errors="replace")
         except OSError:
             return "(no router log)"
-        tail = "\n".join(text.splitlines()[-lines:])
+        kept = [
+            line for line in text.splitlines() if '"hub.router", "message": "decision' not in line
+        ]
+        tail = "\n".join(kept[-lines:])
         return f"--- {self.log_file.name} (pid {self.pid}, exit {self.returncode}) ---\n{tail}"
 
     def _require(self) -> asyncio.subprocess.Process:
@@ -515,6 +527,8 @@ class VerdictWatcher:
         self.seen = 0
         self.decided: set[str] = set()
         self.last_decided_at = datetime.min.replace(tzinfo=UTC)
+        #: Highest ``edoc.submit`` offset (per partition) a verdict about our packages names.
+        self.max_source_offset: dict[int, int] = {}
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -554,31 +568,65 @@ class VerdictWatcher:
                         self.decided.add(event["package_sha256"])
                         decided_at = datetime.fromisoformat(event["decided_at"])
                         self.last_decided_at = max(self.last_decided_at, decided_at)
+                        source = event["source"]
+                        if source["topic"] == topics.SUBMIT:
+                            part, offset = source["partition"], source["offset"]
+                            self.max_source_offset[part] = max(
+                                offset, self.max_source_offset.get(part, -1)
+                            )
             if found:
                 async with self._changed:
                     self.seen += found
                     self._changed.notify_all()
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ASYNC109
+    async def wait_until(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float,  # noqa: ASYNC109
+        what: str,
+        *,
+        stall: float | None = None,
+    ) -> None:
         """Return once ``predicate()`` holds, checked whenever new verdicts arrive.
 
-        Raises AssertionError saying ``what`` did not happen within ``timeout``.
+        Raises AssertionError saying ``what`` did not happen within ``timeout``
+        seconds — or sooner, when ``stall`` seconds pass without any new verdict.
         """
         if self._task is not None and self._task.done():
             self._task.result()  # surface the follower's error
-        try:
-            async with asyncio.timeout(timeout), self._changed:
-                await self._changed.wait_for(predicate)
-        except TimeoutError:
-            raise AssertionError(
-                f"{what} within {timeout:g}s ({len(self.decided)} of {len(self.digests)} "
-                f"packages have a verdict, {self.isolation})"
-            ) from None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with self._changed:
+            while not predicate():
+                remaining = deadline - loop.time()
+                window = remaining if stall is None else min(remaining, stall)
+                seen = self.seen
+                try:
+                    async with asyncio.timeout(max(window, 0.0)):
+                        await self._changed.wait()
+                except TimeoutError:
+                    stalled = self.seen == seen and window < remaining
+                    if not stalled and loop.time() < deadline:
+                        continue
+                    why = f"no new verdict for {stall:g}s" if stalled else f"{timeout:g}s passed"
+                    raise AssertionError(
+                        f"{what}: {why} ({len(self.decided)} of {len(self.digests)} packages "
+                        f"have a verdict, {self.isolation})"
+                    ) from None
 
-    async def wait_for(self, decided: int, timeout: float) -> None:  # noqa: ASYNC109
-        """Return once ``decided`` distinct packages have a committed verdict."""
+    async def wait_for(
+        self,
+        decided: int,
+        timeout: float,  # noqa: ASYNC109
+        *,
+        stall: float | None = None,
+    ) -> None:
+        """Return once ``decided`` distinct packages have a verdict."""
         await self.wait_until(
-            lambda: len(self.decided) >= decided, timeout, f"{decided} verdicts were not written"
+            lambda: len(self.decided) >= decided,
+            timeout,
+            f"waiting for {decided} verdicts",
+            stall=stall,
         )
 
     async def wait_for_decision_after(self, moment: datetime, timeout: float) -> None:  # noqa: ASYNC109
@@ -586,8 +634,71 @@ class VerdictWatcher:
         await self.wait_until(
             lambda: self.last_decided_at > moment,
             timeout,
-            f"no verdict decided after {moment.isoformat()} was written",
+            f"waiting for a verdict decided after {moment.isoformat()}",
         )
+
+
+async def wait_until_output_ahead_of_input(
+    bootstrap: str,
+    group: str,
+    written: VerdictWatcher,
+    timeout: float,  # noqa: ASYNC109
+) -> bool:
+    """Return True once output exists for input the router's group has not committed yet.
+
+    ``written`` should read uncommitted: it then sees verdicts as soon as they
+    are written. A verdict naming ``edoc.submit`` offset *o* while the group's
+    committed offset is still ≤ *o* means the router is between writing its
+    output and acknowledging its input — an open transaction for a correct
+    router, the duplicate window of an at-least-once one. Returns False if no
+    such moment shows up within ``timeout``. Polls the group's offsets (the
+    broker has no notification for them) every few milliseconds.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5_000)
+    await admin.start()
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                committed = await admin.list_consumer_group_offsets(group)
+                for part, offset in list(written.max_source_offset.items()):
+                    acknowledged = committed.get(TopicPartition(topics.SUBMIT, part))
+                    if acknowledged is None or acknowledged.offset <= offset:
+                        return True
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        return False
+    finally:
+        await admin.close()
+
+
+async def wait_for_stable_group(
+    bootstrap: str,
+    group: str,
+    members: int,
+    timeout: float,  # noqa: ASYNC109
+) -> None:
+    """Return once ``group`` is Stable with exactly ``members`` members (polls DescribeGroups)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5_000)
+    await admin.start()
+    state, count = "unknown", -1
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                (response,) = await admin.describe_consumer_groups([group])
+                # DescribeGroups v0+: (error_code, group_id, state, protocol_type, protocol,
+                # members, ...)
+                described = response.groups[0]
+                state, count = described[2], len(described[5])
+                if state == "Stable" and count == members:
+                    return
+                await asyncio.sleep(0.1)  # the broker has no notification for group state
+    except TimeoutError:
+        raise AssertionError(
+            f"group {group} not Stable with {members} members within {timeout:g}s "
+            f"(last seen: {state}, {count} members)"
+        ) from None
+    finally:
+        await admin.close()
 
 
 async def until_decided_or_exited(

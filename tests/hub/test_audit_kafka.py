@@ -79,7 +79,7 @@ async def test_every_verdict_recorded_once_with_published_checkpoints(
     total_events = len(await read_topic(kafka_bootstrap, topics.EVENTS, quiet=0.5))
     async with running_recorder(again) as second:
         async with asyncio.timeout(60):
-            while second.seen < total_events:  # noqa: ASYNC110 -- polling a counter of another task
+            while second.seen < total_events:
                 await asyncio.sleep(0.2)
     assert second.recorded == 0 and await log.size() == size_before
     entries = await log.query_all()

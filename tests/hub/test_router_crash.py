@@ -1,32 +1,40 @@
-"""Exactly once across crashes: the router killed mid-stream, the broker restarted mid-stream.
+"""Exactly once across crashes: router killed, broker restarted, router frozen, all mid-stream.
 
-Both tests submit the same kind of stream — 1,000 packages, ~80% valid documents
-from A and C to B, B+C or A+B, ~20% refused (header altered after signing,
-attachment altered, unreadable JSON) — to a router running as users run it
-(``python -m edoc serve --only router``) and then check, against the list of
-what was submitted (never against what the router reports about itself):
+Each test submits the same kind of stream — 1,000 packages: ~80% valid documents
+from A and C to B, B+C or A+B; ~20% refused (header altered after signing,
+attachment altered, unreadable JSON); and at the end 20 re-sent copies of early
+documents (same header and message id, fresh signature), which must be refused
+as ``duplicate`` — to a router running as users run it (``python -m edoc serve
+--only router``), and then checks, against the list of what was submitted
+(never against what the router reports about itself):
 
 * every recipient inbox holds every accepted document addressed to it exactly
   once, byte for byte, and nothing that was refused or addressed elsewhere;
-* no record in any of those inboxes (documents and hub receipts) is there twice;
+* no record in those inboxes (documents and hub receipts) is there twice;
 * every refused package is on ``edoc.rejected`` exactly once, no valid one is;
 * ``edoc.events`` holds exactly one verdict per package (by ``package_sha256``,
-  since unreadable packages have no message id), with the expected verdict.
+  since unreadable packages have no message id), with the expected verdict,
+  reason and inboxes.
 
-The stream is flow-controlled: the submitter stays at most ``IN_FLIGHT``
-packages ahead of the committed verdicts, so at every kill or outage there is
-work in flight, and nobody sleeps to "let things settle".
+The stream is flow-controlled (the submitter stays at most ``IN_FLIGHT``
+packages ahead of the committed verdicts) and gated (at every kill, outage or
+freeze at least ``GATE`` more packages are still to come). Nothing sleeps to
+"let things settle": every wait is for a condition, with a bound.
+
+Replay a failing run with the seed it prints: ``EDOC_TEST_SEED=<n>``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import dataclasses
 import json
 import os
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +66,8 @@ from tests.hub.kafka_tools import (
     submit_packages,
     until_decided_or_exited,
     verdicts_by_package_sha256,
+    wait_for_stable_group,
+    wait_until_output_ahead_of_input,
 )
 
 PACKAGES = 1_000
@@ -78,6 +88,14 @@ BURST = 20
 BURST_PAUSE = 0.2
 #: The submitter waits when this many packages are submitted but have no verdict yet.
 IN_FLIGHT = 150
+#: At each kill (or outage, or freeze) at least this many more packages are still to come.
+GATE = 150
+#: A wait fails when no new verdict arrives for this long (a restart takes ~10 s).
+STALL = 45.0
+#: How long a kill waits for the state it aims at before falling back to a random instant.
+AIM_TIMEOUT = 20.0
+#: Bound of the gate: the test raises it within this time, or something is stuck.
+GATE_TIMEOUT = 600.0
 #: Generous bounds: a restarted router waits for the killed member's session to expire (~10 s).
 VERDICT_TIMEOUT = 120.0
 #: How long the broker stays down, on top of the time it takes to stop and start.
@@ -348,11 +366,22 @@ def assert_one_verdict_per_package(stream: MixedStream, out: RunOutput) -> None:
     assert not wrong, f"{len(wrong)} wrong verdicts: {sample(wrong)}"
 
 
-def assert_exactly_once(stream: MixedStream, out: RunOutput) -> None:
-    """The guarantees of the module docstring."""
-    assert_each_document_delivered_exactly_once(stream, out)
-    assert_each_refusal_kept_exactly_once(stream, out)
-    assert_one_verdict_per_package(stream, out)
+def assert_exactly_once(stream: MixedStream, out: RunOutput, trouble: str | None = None) -> None:
+    """The guarantees of the module docstring; then, that nothing else went wrong.
+
+    ``trouble`` says what went wrong during the run, if anything (a stall, a
+    crash): the output is checked all the same — the precise failure says what
+    is missing or doubled — and the test fails either way.
+    """
+    try:
+        assert_each_document_delivered_exactly_once(stream, out)
+        assert_each_refusal_kept_exactly_once(stream, out)
+        assert_one_verdict_per_package(stream, out)
+    except AssertionError as exc:
+        if trouble:
+            raise AssertionError(f"{exc}\n(meanwhile: {trouble})") from None
+        raise
+    assert trouble is None, trouble
 
 
 async def aborted_record_count(
@@ -368,26 +397,66 @@ async def aborted_record_count(
     return sum(len(v) for v in written.values()) - len(stream.digests)
 
 
-# -- the flow-controlled submitter --------------------------------------------------------
+# -- driving the stream -------------------------------------------------------------------
 
 
-def flow_controlled_submitter(
-    bootstrap: str, stream: MixedStream, watcher: VerdictWatcher, *, request_timeout_ms: int
-) -> Awaitable[None]:
-    """Submit the stream, staying at most ``IN_FLIGHT`` packages ahead of the verdicts."""
+class StreamDriver:
+    """Submits the stream in bursts, paced by the router and gated by the test.
 
-    async def hold_back(burst_index: int) -> None:
-        submitted = burst_index * BURST
-        await watcher.wait_for(max(0, submitted - IN_FLIGHT), timeout=VERDICT_TIMEOUT)
+    * Flow control: it stays at most ``IN_FLIGHT`` packages ahead of the
+      committed verdicts (soft: after ``STALL`` seconds it goes on regardless,
+      so a router that loses packages cannot deadlock the test).
+    * Gate: it never submits past ``limit``; the test raises it after each kill,
+      so at every kill more of the stream is still to come.
+    """
 
-    return submit_packages(
-        bootstrap,
-        stream.submissions,
-        burst=BURST,
-        pause=BURST_PAUSE,
-        before_burst=hold_back,
-        request_timeout_ms=request_timeout_ms,
-    )
+    def __init__(
+        self,
+        bootstrap: str,
+        stream: MixedStream,
+        committed: VerdictWatcher,
+        *,
+        limit: int = PACKAGES,
+        request_timeout_ms: int = 30_000,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.stream = stream
+        self.committed = committed
+        self.limit = limit
+        self.request_timeout_ms = request_timeout_ms
+        self._raised = asyncio.Condition()
+
+    async def allow(self, upto: int) -> None:
+        """Let the stream run up to position ``upto``."""
+        async with self._raised:
+            self.limit = max(self.limit, min(upto, PACKAGES))
+            self._raised.notify_all()
+
+    async def _before_burst(self, index: int) -> None:
+        end = min((index + 1) * BURST, PACKAGES)
+        async with asyncio.timeout(GATE_TIMEOUT), self._raised:
+            await self._raised.wait_for(lambda: self.limit >= end)
+        with contextlib.suppress(AssertionError):  # pacing only, never fatal
+            await self.committed.wait_for(index * BURST - IN_FLIGHT, timeout=STALL, stall=STALL)
+
+    async def run(self) -> None:
+        """Submit everything (the gate permitting)."""
+        await submit_packages(
+            self.bootstrap,
+            self.stream.submissions,
+            burst=BURST,
+            pause=BURST_PAUSE,
+            before_burst=self._before_burst,
+            request_timeout_ms=self.request_timeout_ms,
+        )
+
+
+async def finish(submitter: asyncio.Task[None]) -> None:
+    """Cancel the submitter if it is still waiting; re-raise its error if it had one."""
+    if not submitter.done():
+        submitter.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await submitter
 
 
 @pytest.fixture
@@ -404,7 +473,7 @@ def router_config(bootstrap: str, pki: DemoPKI, tmp_path: Path, name: str) -> Ro
     return RouterConfig(bootstrap, pki, instance, var_dir=tmp_path / "router-var", partitions=3)
 
 
-# -- the tests ----------------------------------------------------------------------------
+# -- choosing the moment ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -414,39 +483,50 @@ class Kill:
     moment: str
     threshold: int
     decided_before: int
-    open_transaction_seen: bool
+    aimed_state_seen: bool
 
 
 async def kill_moment(
     style: str,
     rng: random.Random,
     committed: VerdictWatcher,
-    uncommitted: VerdictWatcher,
+    written: VerdictWatcher,
+    group: str,
 ) -> bool:
-    """Wait for the moment to kill; True when records of an open transaction were seen.
+    """Wait for the moment to kill; True when the aimed-for state was seen.
 
     ``random``: a random instant within the next half second of routing.
-    ``open-transaction``: as soon as a read_uncommitted reader sees verdicts a
-    committed reader does not — the router has written part of a transaction
-    and not committed it (falls back to ``random`` if none shows up in time).
+    ``open-transaction``: as soon as a read_uncommitted reader (``written``)
+    sees verdicts a read_committed one does not — the router has written part
+    of a transaction and not committed it.
+    ``output-ahead-of-input``: as soon as output exists for input the group has
+    not acknowledged (the window where an at-least-once router duplicates).
+    The last two fall back to ``random`` if the state does not show up in time.
     """
     if style == "open-transaction":
-        pending_before = uncommitted.decided - committed.decided
+        pending_before = written.decided - committed.decided
 
         def transaction_open() -> bool:
-            return bool(uncommitted.decided - committed.decided - pending_before)
+            return bool(written.decided - committed.decided - pending_before)
 
         try:
-            await uncommitted.wait_until(transaction_open, 20.0, "no open transaction seen")
+            await written.wait_until(transaction_open, AIM_TIMEOUT, "no open transaction seen")
             return True
         except AssertionError:
             pass
+    elif style == "output-ahead-of-input" and await wait_until_output_ahead_of_input(
+        written.bootstrap, group, written, AIM_TIMEOUT
+    ):
+        return True
     await asyncio.sleep(rng.uniform(0.0, 0.5))  # the random instant itself, not a wait
     return False
 
 
+# -- the tests ----------------------------------------------------------------------------
+
+
 @pytest.mark.kafka
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 async def test_router_killed_three_times_mid_stream_delivers_each_document_exactly_once(
     kafka_bootstrap: str,
     pki: DemoPKI,
@@ -456,53 +536,55 @@ async def test_router_killed_three_times_mid_stream_delivers_each_document_exact
 ) -> None:
     """SIGKILL at three points of the stream, restart with the same transactional id.
 
-    The points: stream positions drawn at random; at two of them a random
-    instant, at the third the moment a transaction is seen half-written.
+    The points: stream positions drawn at random; at one a random instant, at
+    one the moment a transaction is seen half-written, at one the moment output
+    is seen for input not yet acknowledged (see ``kill_moment``). The stream is
+    gated so that at each kill at least ``GATE`` more packages are still to come.
     """
     stream = build_mixed_stream(signed_package, pki, rng)
     config = router_config(kafka_bootstrap, pki, tmp_path, "kill")
     await create_hub_topics(config.settings(), AGENCIES)
     before = await end_offsets(kafka_bootstrap, WATCHED)
     router = RouterProcess(config, tmp_path / "logs")
-    thresholds = sorted(rng.sample(range(RESENT_FROM + IN_FLIGHT, PACKAGES - 100), 3))
-    styles = ["random", "random", "open-transaction"]
+    thresholds = sorted(rng.sample(range(RESENT_FROM + IN_FLIGHT, PACKAGES - RESENT - GATE), 3))
+    styles = ["random", "open-transaction", "output-ahead-of-input"]
     rng.shuffle(styles)
     kills: list[Kill] = []
+    stalled: str | None = None
     await router.start()
     try:
         async with (
             VerdictWatcher(kafka_bootstrap, stream.digests) as committed,
-            VerdictWatcher(kafka_bootstrap, stream.digests, "read_uncommitted") as uncommitted,
+            VerdictWatcher(kafka_bootstrap, stream.digests, "read_uncommitted") as written,
         ):
-            submitter = asyncio.create_task(
-                flow_controlled_submitter(
-                    kafka_bootstrap, stream, committed, request_timeout_ms=30_000
-                )
-            )
-            for threshold, style in zip(thresholds, styles, strict=True):
-                # This incarnation is routing (past startup and group join) and the
-                # stream has reached the threshold …
-                assert router.started_at is not None
-                await committed.wait_for_decision_after(router.started_at, VERDICT_TIMEOUT)
-                await committed.wait_for(threshold, timeout=VERDICT_TIMEOUT)
-                # … then the moment itself.
-                seen_open = await kill_moment(style, rng, committed, uncommitted)
-                assert router.alive(), f"router died on its own\n{router.log_tail()}"
-                await router.kill()
-                kills.append(Kill(style, threshold, len(committed.decided), seen_open))
-                await router.start()
-            await submitter
-            await committed.wait_for(PACKAGES, timeout=VERDICT_TIMEOUT)
+            driver = StreamDriver(kafka_bootstrap, stream, committed, limit=thresholds[0] + GATE)
+            submitter = asyncio.create_task(driver.run())
+            try:
+                for k, (threshold, style) in enumerate(zip(thresholds, styles, strict=True)):
+                    # This incarnation is routing (past startup and group join) and
+                    # the stream has reached the threshold …
+                    assert router.started_at is not None
+                    await committed.wait_for_decision_after(router.started_at, VERDICT_TIMEOUT)
+                    await committed.wait_for(threshold, timeout=VERDICT_TIMEOUT, stall=STALL)
+                    # … then the moment itself.
+                    seen = await kill_moment(style, rng, committed, written, config.group)
+                    assert router.alive(), f"router died on its own\n{router.log_tail()}"
+                    await router.kill()
+                    kills.append(Kill(style, threshold, len(committed.decided), seen))
+                    await router.start()
+                    nxt = thresholds[k + 1] + GATE if k + 1 < len(thresholds) else PACKAGES
+                    await driver.allow(nxt)
+                await committed.wait_for(PACKAGES, timeout=VERDICT_TIMEOUT, stall=STALL)
+            except AssertionError as exc:
+                stalled = f"the stream stalled: {exc}"  # the checks say what exactly is missing
+            await finish(submitter)
         exit_code = await router.stop()
     finally:
         if router.alive():
             await router.kill()
     print(f"kills: {kills}")
-    assert all(k.decided_before < PACKAGES for k in kills), (
-        f"a kill came after the stream was fully decided, the test proved nothing: {kills}"
-    )
     out = await RunOutput.read(kafka_bootstrap, before)
-    assert_exactly_once(stream, out)
+    assert_exactly_once(stream, out, stalled)
     aborted = await aborted_record_count(kafka_bootstrap, before, stream)
     print(f"verdicts written by transactions the kills aborted: {aborted}")
     assert exit_code == 0, f"router did not shut down cleanly on SIGTERM\n{router.log_tail()}"
@@ -531,47 +613,56 @@ async def test_broker_restart_mid_stream_router_survives_and_delivers_exactly_on
     stream = build_mixed_stream(signed_package, pki, rng)
     config = router_config(bootstrap, pki, tmp_path, "outage")
     router = RouterProcess(config, tmp_path / "logs")
+    outage_at = rng.randrange(250, 500)
     crash: str | None = None
+    stalled: str | None = None
     try:
         await create_hub_topics(config.settings(), AGENCIES)
         before = await end_offsets(bootstrap, WATCHED)
         await router.start()
-        async with VerdictWatcher(bootstrap, stream.digests) as watcher:
+        async with VerdictWatcher(bootstrap, stream.digests) as committed:
             # The submitter's own retries must outlast the outage (idempotent: no duplicates).
-            submitter = asyncio.create_task(
-                flow_controlled_submitter(bootstrap, stream, watcher, request_timeout_ms=180_000)
+            driver = StreamDriver(
+                bootstrap,
+                stream,
+                committed,
+                limit=outage_at + GATE,
+                request_timeout_ms=180_000,
             )
-            await watcher.wait_for(rng.randrange(250, 500), timeout=VERDICT_TIMEOUT)
-            outage_started = datetime.now(UTC)
-            await asyncio.to_thread(kafka.stop)
-            assert not submitter.done(), "the stream ended before the outage"
-            await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself, beyond stop and start
-            await asyncio.to_thread(kafka.start)
-            outage = (datetime.now(UTC) - outage_started).total_seconds()
-            print(f"broker outage: {outage:.1f}s with {len(watcher.decided)} packages decided")
-            if not await until_decided_or_exited(watcher, router, PACKAGES, VERDICT_TIMEOUT):
-                crash = (
-                    f"the router exited (code {router.returncode}) when the broker went away "
-                    f"instead of waiting for it\n{router.log_tail()}"
-                )
-                await router.start()  # only so the guarantees below can be checked as well
-                await watcher.wait_for(PACKAGES, timeout=VERDICT_TIMEOUT)
-            await submitter
+            submitter = asyncio.create_task(driver.run())
+            try:
+                await committed.wait_for(outage_at, timeout=VERDICT_TIMEOUT, stall=STALL)
+                await asyncio.to_thread(kafka.stop)
+                outage_started = datetime.now(UTC)
+                await driver.allow(PACKAGES)  # the stream goes on: agencies keep sending
+                await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself, beyond stop and start
+                await asyncio.to_thread(kafka.start)
+                outage = (datetime.now(UTC) - outage_started).total_seconds()
+                print(f"broker down {outage:.1f}s with {len(committed.decided)} packages decided")
+                if not await until_decided_or_exited(committed, router, PACKAGES, VERDICT_TIMEOUT):
+                    crash = (
+                        f"the router exited (code {router.returncode}) when the broker went "
+                        f"away instead of waiting for it\n{router.log_tail()}"
+                    )
+                    await router.start()  # only so the guarantees below can be checked too
+                    await committed.wait_for(PACKAGES, timeout=VERDICT_TIMEOUT, stall=STALL)
+            except AssertionError as exc:
+                stalled = f"the stream stalled: {exc}"
+            await finish(submitter)
         exit_code = await router.stop()
         out = await RunOutput.read(bootstrap, before)
-        assert_exactly_once(stream, out)
         aborted = await aborted_record_count(bootstrap, before, stream)
         print(f"verdicts written by aborted transactions: {aborted}")
     finally:
         if router.alive():
             await router.kill()
         await asyncio.to_thread(kafka.stop)
-    assert crash is None, crash
+    assert_exactly_once(stream, out, "; ".join(filter(None, (crash, stalled))) or None)
     assert exit_code == 0, f"router did not shut down cleanly on SIGTERM\n{router.log_tail()}"
 
 
 @pytest.mark.kafka
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 async def test_frozen_router_is_fenced_by_its_replacement_and_writes_nothing(
     kafka_bootstrap: str,
     pki: DemoPKI,
@@ -579,7 +670,7 @@ async def test_frozen_router_is_fenced_by_its_replacement_and_writes_nothing(
     tmp_path: Path,
     rng: random.Random,
 ) -> None:
-    """A real zombie: frozen (SIGSTOP) mid-stream, replaced, then woken up (SIGCONT).
+    """A real zombie: frozen (SIGSTOP) mid-transaction, replaced, then woken up (SIGCONT).
 
     The replacement uses the same transactional id and so fences it: the woken
     router must not get a single record committed and must exit by itself.
@@ -590,43 +681,106 @@ async def test_frozen_router_is_fenced_by_its_replacement_and_writes_nothing(
     before = await end_offsets(kafka_bootstrap, WATCHED)
     zombie = RouterProcess(config, tmp_path / "logs", label="zombie")
     replacement = RouterProcess(config, tmp_path / "logs", label="replacement")
+    freeze_at = rng.randrange(200, 400)
+    zombie_exit: int | None = None
+    stalled: str | None = None
     await zombie.start()
     try:
         async with (
             VerdictWatcher(kafka_bootstrap, stream.digests) as committed,
-            VerdictWatcher(kafka_bootstrap, stream.digests, "read_uncommitted") as uncommitted,
+            VerdictWatcher(kafka_bootstrap, stream.digests, "read_uncommitted") as written,
         ):
-            submitter = asyncio.create_task(
-                flow_controlled_submitter(
-                    kafka_bootstrap, stream, committed, request_timeout_ms=30_000
-                )
-            )
-            await committed.wait_for(rng.randrange(200, 400), timeout=VERDICT_TIMEOUT)
-            await kill_moment("open-transaction", rng, committed, uncommitted)
-            zombie.freeze()
-            await replacement.start()
-            assert replacement.started_at is not None
-            await committed.wait_for_decision_after(replacement.started_at, VERDICT_TIMEOUT)
-            decided_by_replacement = len(committed.decided)
-            zombie.thaw()
+            driver = StreamDriver(kafka_bootstrap, stream, committed, limit=freeze_at + GATE)
+            submitter = asyncio.create_task(driver.run())
             try:
-                async with asyncio.timeout(60):
-                    zombie_exit = await zombie.wait()
-            except TimeoutError:
-                raise AssertionError(
-                    f"the fenced router is still running a minute after waking up\n"
-                    f"{zombie.log_tail()}"
-                ) from None
-            await submitter
-            await committed.wait_for(PACKAGES, timeout=VERDICT_TIMEOUT)
+                await committed.wait_for(freeze_at, timeout=VERDICT_TIMEOUT, stall=STALL)
+                await kill_moment("open-transaction", rng, committed, written, config.group)
+                zombie.freeze()
+                await replacement.start()
+                await driver.allow(PACKAGES)
+                assert replacement.started_at is not None
+                await committed.wait_for_decision_after(replacement.started_at, VERDICT_TIMEOUT)
+                zombie.thaw()
+                try:
+                    async with asyncio.timeout(60):
+                        zombie_exit = await zombie.wait()
+                except TimeoutError:
+                    raise AssertionError(
+                        f"the fenced router still runs a minute after waking up\n"
+                        f"{zombie.log_tail()}"
+                    ) from None
+                await committed.wait_for(PACKAGES, timeout=VERDICT_TIMEOUT, stall=STALL)
+            except AssertionError as exc:
+                stalled = f"the stream stalled: {exc}"
+            await finish(submitter)
         exit_code = await replacement.stop()
     finally:
         for router in (zombie, replacement):
             if router.alive():
                 router.thaw()
                 await router.kill()
-    print(f"replacement routing from {decided_by_replacement} decided; zombie exit {zombie_exit}")
     out = await RunOutput.read(kafka_bootstrap, before)
-    assert_exactly_once(stream, out)
+    assert_exactly_once(stream, out, stalled)
     assert zombie_exit != 0, f"the fenced router exited as if all was well\n{zombie.log_tail()}"
     assert exit_code == 0, f"router did not shut down cleanly on SIGTERM\n{replacement.log_tail()}"
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(300)
+async def test_second_router_joining_and_leaving_the_group_mid_stream_duplicates_nothing(
+    kafka_bootstrap: str,
+    pki: DemoPKI,
+    signed_package: PackageFactory,
+    tmp_path: Path,
+    rng: random.Random,
+) -> None:
+    """Scale out and back in, three times, while the stream flows.
+
+    A second router (own transactional id, same consumer group) starts and
+    later stops gracefully; every join and leave moves partitions between the
+    two while both are routing. Nothing may be lost or routed twice.
+    """
+    stream = build_mixed_stream(signed_package, pki, rng)
+    first = router_config(kafka_bootstrap, pki, tmp_path, "scale-a")
+    second = dataclasses.replace(
+        router_config(kafka_bootstrap, pki, tmp_path, "scale-b"), shared_group=first.group
+    )
+    await create_hub_topics(first.settings(), AGENCIES)
+    before = await end_offsets(kafka_bootstrap, WATCHED)
+    resident = RouterProcess(first, tmp_path / "logs", label="resident")
+    visitor = RouterProcess(second, tmp_path / "logs", label="visitor")
+    marks = sorted(rng.sample(range(RESENT_FROM + IN_FLIGHT, PACKAGES - RESENT - GATE), 6))
+    stalled: str | None = None
+    visits: list[tuple[int, int]] = []
+    await resident.start()
+    try:
+        async with VerdictWatcher(kafka_bootstrap, stream.digests) as committed:
+            driver = StreamDriver(kafka_bootstrap, stream, committed, limit=marks[0] + GATE)
+            submitter = asyncio.create_task(driver.run())
+            try:
+                for k in range(0, len(marks), 2):
+                    join_at, leave_at = marks[k], marks[k + 1]
+                    await committed.wait_for(join_at, timeout=VERDICT_TIMEOUT, stall=STALL)
+                    await visitor.start()
+                    # Both are members (partitions moved), then the stream goes on.
+                    await wait_for_stable_group(kafka_bootstrap, first.group, 2, VERDICT_TIMEOUT)
+                    await driver.allow(leave_at + GATE)
+                    await committed.wait_for(leave_at, timeout=VERDICT_TIMEOUT, stall=STALL)
+                    visits.append((len(committed.decided), visitor.incarnation))
+                    code = await visitor.stop()
+                    assert code == 0, f"visitor exited {code}\n{visitor.log_tail()}"
+                    nxt = marks[k + 2] + GATE if k + 2 < len(marks) else PACKAGES
+                    await driver.allow(nxt)
+                await committed.wait_for(PACKAGES, timeout=VERDICT_TIMEOUT, stall=STALL)
+            except AssertionError as exc:
+                stalled = f"the stream stalled: {exc}"
+            await finish(submitter)
+        exit_code = await resident.stop()
+    finally:
+        for router in (resident, visitor):
+            if router.alive():
+                await router.kill()
+    print(f"visitor left at (decided, visit): {visits}")
+    out = await RunOutput.read(kafka_bootstrap, before)
+    assert_exactly_once(stream, out, stalled)
+    assert exit_code == 0, f"router did not shut down cleanly on SIGTERM\n{resident.log_tail()}"

@@ -232,7 +232,7 @@ async def test_agency_added_while_running_gets_an_inbox_and_mail(
     )
     await publish_agencies(kafka_bootstrap, load_directory_file(directory))
     async with asyncio.timeout(30):
-        while not router.directory.is_active(new):  # noqa: ASYNC110 -- no change event to await
+        while not router.directory.is_active(new):
             await asyncio.sleep(0.1)
     second = signed_package(A, [new])
     await submit(kafka_bootstrap, second)

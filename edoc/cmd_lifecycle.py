@@ -1,0 +1,94 @@
+"""``edoc overdue`` and ``edoc status``: where delivered documents stand."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hub.errors import HubError
+from hub.lifecycle import TrackedStatus, document_statuses, overdue, to_json
+from hub.settings import get_settings
+from hub.store.db import make_engine, migrate
+
+STATUS_NAMES = {
+    None: "— chưa có / none",
+    "01": "đã đến / arrived",
+    "02": "từ chối / rejected",
+    "03": "đã tiếp nhận / accepted",
+    "04": "đã phân công / assigned",
+    "05": "đang xử lý / processing",
+    "06": "hoàn thành / completed",
+    "13": "đề nghị thu hồi / recall requested",
+    "15": "đồng ý thu hồi / recall accepted",
+    "16": "từ chối thu hồi / recall refused",
+}
+
+
+def _print(rows: list[TrackedStatus], as_json: bool) -> None:
+    if as_json:
+        typer.echo(to_json(rows))
+        return
+    table = Table("delivered", "document", "from", "to", "status", "subject")
+    for r in rows:
+        table.add_row(
+            r.delivered_at[:16].replace("T", " "),
+            r.doc_code or r.message_id,
+            r.sender,
+            r.recipient,
+            STATUS_NAMES.get(r.status, r.status or ""),
+            (r.subject or "")[:50],
+        )
+    Console().print(table)
+
+
+def overdue_cmd(
+    agency: Annotated[str | None, typer.Option(help="as sender or recipient")] = None,
+    hours: Annotated[float | None, typer.Option(help="default EDOC_OVERDUE_HOURS")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+) -> None:
+    """Delivered documents that no recipient has accepted (status 03+) in time."""
+    s = get_settings()
+
+    async def _run() -> list[TrackedStatus]:
+        engine = make_engine(s.database_url)
+        try:
+            await migrate(engine, app_role=s.database_app_role)
+            return await overdue(engine, datetime.now(UTC), hours or s.overdue_hours, agency=agency)
+        finally:
+            await engine.dispose()
+
+    _print(asyncio.run(_run()), as_json)
+
+
+def status_cmd(
+    message_id: Annotated[str, typer.Argument(help="the document's message id")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+) -> None:
+    """A document's latest status with each recipient."""
+    s = get_settings()
+
+    async def _run() -> list[TrackedStatus]:
+        engine = make_engine(s.database_url)
+        try:
+            await migrate(engine, app_role=s.database_app_role)
+            return await document_statuses(engine, message_id)
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(_run())
+    if not rows:
+        raise HubError(
+            f"no delivered document {message_id}", hint="check the id with `edoc audit query`"
+        )
+    _print(rows, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``overdue`` and ``status`` to the root command."""
+    app.command("overdue")(overdue_cmd)
+    app.command("status")(status_cmd)

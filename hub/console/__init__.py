@@ -1,0 +1,1 @@
+"""The operator console: live monitor, sessions, translations, templates (docs/console.md)."""
