@@ -24,7 +24,7 @@ from schemas.header import (
 from signing.errors import SignerError
 from signing.signer import Signer, build_package, read_attachments
 from signing.trust import TrustStore
-from signing.verifier import Verifier
+from signing.verifier import Verifier, default_profiles
 
 #: ``edoc verify`` exit codes.
 EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
@@ -110,6 +110,9 @@ def verify(
     revocation_fail_open: Annotated[
         bool, typer.Option(help="accept when no current CRL is available")
     ] = False,
+    allow_sha1: Annotated[
+        bool, typer.Option(help="accept SHA-1 XML signatures (edXML) as a warning")
+    ] = False,
 ) -> None:
     """Verify a package and print the JSON report. Exit 0 valid, 1 invalid, 2 unreadable."""
     try:
@@ -119,6 +122,7 @@ def verify(
     verifier = Verifier(
         TrustStore.from_paths(list(trust_anchor), list(crl or [])),
         revocation_fail_open=revocation_fail_open,
+        profiles=default_profiles(allow_xmldsig_sha1=allow_sha1),
     )
     when = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
     report = verifier.verify_bytes(raw, at=when)

@@ -22,7 +22,7 @@ from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.log import SignatureLog
 from signing.trust import TrustStore
-from signing.verifier import Verifier
+from signing.verifier import Verifier, default_profiles
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ def build_verifier(settings: Settings) -> Verifier:
     trust = TrustStore.from_paths(list(settings.trust_anchors), list(settings.crls))
     return Verifier(
         trust,
+        profiles=default_profiles(allow_xmldsig_sha1=settings.xmldsig_allow_sha1),
         clock_skew=timedelta(seconds=settings.clock_skew_seconds),
         freshness=timedelta(seconds=settings.freshness_seconds),
         max_package_bytes=settings.max_package_bytes,

@@ -158,6 +158,12 @@ class Settings(BaseSettings):
         default=5.0,
         description="how often the monitor refreshes consumer lag, broker and database health",
     )
+    xmldsig_allow_sha1: bool = Field(
+        default=False,
+        description="accept RSA-SHA1/SHA-1 XML signatures of deployed edXML systems, reported "
+        "as a weak_algorithm warning (refused when false)",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
