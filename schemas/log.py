@@ -9,7 +9,7 @@ UTF-8 JSON of the entry's fields with keys sorted, no whitespace
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,6 +53,9 @@ class LogEntry(BaseModel):
 
     def canonical_bytes(self) -> bytes:
         """The Merkle leaf content of this entry (see the module docstring)."""
-        return json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8")
+        return canonical_json(self.model_dump(mode="json"))
+
+
+def canonical_json(data: dict[str, Any]) -> bytes:
+    """Canonical bytes of an entry already dumped with ``model_dump(mode="json")``."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -22,7 +22,7 @@ from hub.errors import StoreError
 from hub.store.db import is_sqlite
 from hub.store.schema import checkpoints, log_entries, log_recipients
 from schemas.events import VerdictEvent
-from schemas.log import LogEntry
+from schemas.log import LogEntry, canonical_json
 from schemas.package import SignatureEntry, b64url_decode, b64url_encode
 from signing.checkpoint import SignedCheckpoint
 from signing.merkle import consistency_proof, inclusion_proof, leaf_hash, root_hash
@@ -55,7 +55,8 @@ def entry_from_event(event: VerdictEvent, seq: int) -> LogEntry:
         except ValueError:
             doc = {}
     code = doc.get("code") or {}
-    return LogEntry(
+    # Built from an already validated event: skip re-validation (appends are hot).
+    return LogEntry.model_construct(
         seq=seq,
         identity=event.event_id,
         message_id=str(event.message_id) if event.message_id else None,
@@ -88,13 +89,18 @@ def entry_from_event(event: VerdictEvent, seq: int) -> LogEntry:
 
 
 def _to_row(entry: LogEntry) -> dict[str, Any]:
-    data = entry.model_dump(exclude={"v", "header", "signatures", "recipients", "reasons"})
+    # One dump serves both the leaf content and the columns (appends are hot).
+    dumped = entry.model_dump(mode="json")
+    data = {k: v for k, v in dumped.items() if k not in _NOT_COLUMNS}
     data["header_bytes"] = b64url_decode(entry.header) if entry.header is not None else None
-    data["signatures"] = json.dumps([s.model_dump() for s in entry.signatures])
-    data["recipients"] = json.dumps(entry.recipients)
-    data["reasons"] = json.dumps(entry.reasons)
-    data["leaf_hash"] = leaf_hash(entry.canonical_bytes())
+    data["signatures"] = json.dumps(dumped["signatures"])
+    data["recipients"] = json.dumps(dumped["recipients"])
+    data["reasons"] = json.dumps(dumped["reasons"])
+    data["leaf_hash"] = leaf_hash(canonical_json(dumped))
     return data
+
+
+_NOT_COLUMNS = frozenset({"v", "header", "signatures", "recipients", "reasons"})
 
 
 def row_to_entry(row: Any) -> LogEntry:
