@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.errors import ConnectorError, HubUnreachableError
-from connectors.sdk import HubClient, InboxMessage, Submitted
+from connectors.sdk import HubClient, InboxMessage, KafkaAuth, Submitted
 from schemas.header import (
     DocumentMeta,
     Header,
@@ -64,10 +64,11 @@ class AgencyClient:
         trust: TrustStore | None = None,
         hub_code: str = DEFAULT_HUB_CODE,
         retries: int = 5,
+        auth: KafkaAuth | None = None,
     ) -> None:
         self.code = code
         self.signer = signer
-        self.hub = HubClient(bootstrap)
+        self.hub = HubClient(bootstrap, auth=auth)
         self.verifier = Verifier(trust, revocation_fail_open=True) if trust else None
         self.hub_code = hub_code
         self.retries = retries
@@ -85,6 +86,7 @@ class AgencyClient:
         trust_anchors: list[Path] | None = None,
         crls: list[Path] | None = None,
         hub_code: str = DEFAULT_HUB_CODE,
+        auth: KafkaAuth | None = None,
     ) -> AgencyClient:
         """Load the agency's PEM key and certificate (and optionally a trust store)."""
         trust = TrustStore.from_paths(trust_anchors, crls or []) if trust_anchors else None
@@ -94,6 +96,7 @@ class AgencyClient:
             bootstrap,
             trust=trust,
             hub_code=hub_code,
+            auth=auth,
         )
 
     async def __aenter__(self) -> AgencyClient:

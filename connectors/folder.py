@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from connectors.agency import AgencyClient, Received
 from connectors.edxml import SUFFIX as EDXML_SUFFIX
 from connectors.edxml import EdxmlAdapter
+from connectors.sdk import agency_group
 from schemas.errors import EdocError, MalformedPackageError, describe_validation_error
 from schemas.header import Classification, DocSigner, DocumentCode, DocumentMeta, Promulgation
 from schemas.package import parse_package
@@ -228,6 +229,6 @@ class FolderAdapter:
             await receiver
 
     async def _receive(self, stop: asyncio.Event) -> None:
-        group = f"edoc-folder-{self.client.code}"
+        group = agency_group(self.client.code, "folder")  # allowed by the agency's Kafka ACLs
         async for item in self.client.inbox(follow=True, group_id=group, stop=stop):
             self.store(item)  # the client commits the offset once we ask for the next one

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+)
+from aiokafka.helpers import create_ssl_context
 
-from connectors.errors import ConnectorError, HubUnreachableError
+from connectors.errors import ConnectorError, HubUnreachableError, KafkaAccessDenied
 from schemas.header import Header
 from schemas.package import ParsedPackage, parse_package
 
@@ -22,6 +32,61 @@ SUBMIT_TOPIC = "edoc.submit"
 INBOX_PREFIX = "edoc.inbox."
 #: Matches the hub's default package limit plus header headroom.
 DEFAULT_MAX_RECORD = 17 * 1024 * 1024
+#: What Kafka says when a login or an ACL refuses this client.
+DENIED = (
+    AuthenticationFailedError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+)
+#: An agency's principal and consumer groups are named after its code (docs/kafka-security.md).
+AGENCY_USER_PREFIX = "agency-"
+
+
+def agency_user(code: str) -> str:
+    """The Kafka user (SCRAM name) the hub provisions for an agency: ``agency-<code lower>``."""
+    return AGENCY_USER_PREFIX + code.lower()
+
+
+def agency_group(code: str, purpose: str) -> str:
+    """A consumer group the agency's ACLs allow: ``agency-<code lower>.<purpose>``."""
+    return f"{agency_user(code)}.{purpose}"
+
+
+@dataclass(frozen=True)
+class KafkaAuth:
+    """How a connector authenticates to the hub's Kafka (SASL/SCRAM; off when PLAINTEXT).
+
+    The hub hands each agency its user name (``agency_user(code)``) and a password
+    once; the connector passes them here. The password is never logged (hidden from
+    ``repr``).
+    """
+
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssl_cafile: Path | None = None
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """aiokafka keyword arguments (without the bootstrap address)."""
+        out: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL_"):
+            if not self.username or self.password is None:
+                raise ConnectorError(
+                    f"{self.security_protocol} needs a user name and a password",
+                    hint="set EDOC_KAFKA_USERNAME and EDOC_KAFKA_PASSWORD to the credentials "
+                    "the hub operator gave the agency",
+                )
+            out |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.username,
+                "sasl_plain_password": self.password,
+            }
+        if self.security_protocol == "SASL_SSL":
+            cafile = str(self.ssl_cafile) if self.ssl_cafile else None
+            out["ssl_context"] = create_ssl_context(cafile=cafile)
+        return out
 
 
 @dataclass(frozen=True)
@@ -56,10 +121,21 @@ class InboxMessage:
 class HubClient:
     """A Kafka connection to the hub for one agency system."""
 
-    def __init__(self, bootstrap: str, *, max_record_bytes: int = DEFAULT_MAX_RECORD) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        max_record_bytes: int = DEFAULT_MAX_RECORD,
+        auth: KafkaAuth | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.max_record_bytes = max_record_bytes
+        self.auth = auth or KafkaAuth()
         self._producer: AIOKafkaProducer | None = None
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Bootstrap and security options every Kafka client of this connection uses."""
+        return {"bootstrap_servers": self.bootstrap, **self.auth.client_kwargs()}
 
     async def __aenter__(self) -> HubClient:
         return self
@@ -76,7 +152,7 @@ class HubClient:
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap,
+                **self.client_kwargs(),
                 acks="all",
                 enable_idempotence=True,
                 max_request_size=self.max_record_bytes,
@@ -84,9 +160,14 @@ class HubClient:
             )
             try:
                 await producer.start()
+            except DENIED as exc:
+                await producer.stop()
+                raise KafkaAccessDenied("the login", type(exc).__name__) from None
             except KafkaConnectionError as exc:
                 await producer.stop()
-                raise HubUnreachableError(self.bootstrap, str(exc)) from None
+                raise HubUnreachableError(
+                    self.bootstrap, str(exc), user=self.auth.username
+                ) from None
             self._producer = producer
         return self._producer
 
@@ -109,6 +190,8 @@ class HubClient:
             meta = await producer.send_and_wait(
                 SUBMIT_TOPIC, raw, key=h.sender.encode(), headers=headers
             )
+        except DENIED as exc:
+            raise KafkaAccessDenied(f"the submit of {h.message_id}", type(exc).__name__) from None
         except KafkaError as exc:
             raise ConnectorError(f"submit of {h.message_id} failed: {exc}") from None
         return Submitted(str(h.message_id), meta.partition, meta.offset)
@@ -131,7 +214,7 @@ class HubClient:
         """
         consumer = AIOKafkaConsumer(
             INBOX_PREFIX + agency_code,
-            bootstrap_servers=self.bootstrap,
+            **self.client_kwargs(),
             group_id=group_id,
             isolation_level="read_committed",
             enable_auto_commit=False,
@@ -141,9 +224,13 @@ class HubClient:
         )
         try:
             await consumer.start()
+        except DENIED as exc:
+            await consumer.stop()
+            what = f"reading {INBOX_PREFIX + agency_code}"
+            raise KafkaAccessDenied(what, type(exc).__name__) from None
         except KafkaConnectionError as exc:
             await consumer.stop()
-            raise HubUnreachableError(self.bootstrap, str(exc)) from None
+            raise HubUnreachableError(self.bootstrap, str(exc), user=self.auth.username) from None
         try:
             idle_since = asyncio.get_running_loop().time()
             while stop is None or not stop.is_set():
@@ -166,5 +253,8 @@ class HubClient:
                         if group_id:
                             # Exactly this message: the batch may hold more not yet handled.
                             await consumer.commit({tp: rec.offset + 1})
+        except DENIED as exc:  # e.g. a consumer group outside agency-<code>.*
+            what = f"reading {INBOX_PREFIX + agency_code} with group {group_id}"
+            raise KafkaAccessDenied(what, type(exc).__name__) from None
         finally:
             await consumer.stop()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from connectors.agency import AgencyClient
-from connectors.sdk import HubClient
+from connectors.sdk import HubClient, KafkaAuth
 from schemas.header import (
     Classification,
     DocSigner,
@@ -83,12 +83,14 @@ class Simulator:
         hub_code: str,
         bad_share: float = 0.1,
         seed: int | None = None,
+        auth: KafkaAuth | None = None,
     ) -> None:
+        """``auth``: one Kafka identity for every simulated agency (e.g. the super-user)."""
         if len(agencies) < 3:
             raise ValueError("the simulator needs at least three agencies")
         self.rng = random.Random(seed)  # noqa: S311 -- traffic shape, not security
         self.agencies = agencies
-        self.hub = HubClient(bootstrap)
+        self.hub = HubClient(bootstrap, auth=auth)
         self.bad_share = bad_share
         self.clients: dict[str, AgencyClient] = {}
         for a in agencies:
@@ -96,7 +98,11 @@ class Simulator:
                 pki.issue(a.code, a.name)
             issued = pki.agency(a.code)
             self.clients[a.code] = AgencyClient(
-                a.code, Signer.from_files(issued.key, issued.chain), bootstrap, hub_code=hub_code
+                a.code,
+                Signer.from_files(issued.key, issued.chain),
+                bootstrap,
+                hub_code=hub_code,
+                auth=auth,
             )
         self.hub_code = hub_code
         # (id, sender, recipient, when sent): statuses answer documents sent a while ago,

@@ -3,7 +3,7 @@
 ``edoc connector http`` runs two things for one agency (docs/webhook.md):
 
 * an ``InboxDeliverer`` — reads ``edoc.inbox.<code>`` (``read_committed``, the
-  position kept by the consumer group ``edoc-webhook-<code>``) and POSTs each
+  position kept by the consumer group ``agency-<code>.webhook``) and POSTs each
   package, byte for byte, to the agency system's URL, signed with an HMAC of the
   body (``X-Edoc-Signature: sha256=<hex>``) and/or over mutual TLS. A failed
   delivery is retried with exponential backoff and jitter; after the last
@@ -39,7 +39,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from connectors.errors import HubUnreachableError, WebhookError
-from connectors.sdk import DEFAULT_MAX_RECORD, INBOX_PREFIX
+from connectors.sdk import DEFAULT_MAX_RECORD, INBOX_PREFIX, KafkaAuth, agency_group
 from schemas.errors import MalformedPackageError
 from schemas.package import parse_package
 
@@ -249,12 +249,15 @@ class InboxDeliverer:
         policy: RetryPolicy | None = None,
         group_id: str | None = None,
         max_record_bytes: int = DEFAULT_MAX_RECORD,
+        auth: KafkaAuth | None = None,
     ) -> None:
         self.agency = agency
         self.bootstrap = bootstrap
+        self.auth = auth or KafkaAuth()
         self.target = target
         self.policy = policy or RetryPolicy()
-        self.group_id = group_id or f"edoc-webhook-{agency}"
+        # Agency groups start with agency-<code>. (its Kafka ACLs allow no other).
+        self.group_id = group_id or agency_group(agency, "webhook")
         self.max_record_bytes = max_record_bytes
         self.dead_letters = DeadLetters(state_dir / "dead-letter")
         self.stats = DeliveryStats()
@@ -264,6 +267,7 @@ class InboxDeliverer:
         """Deliver until ``stop`` is set; a delivery in progress is abandoned, not committed."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
+            **self.auth.client_kwargs(),
             group_id=self.group_id,
             isolation_level="read_committed",
             enable_auto_commit=False,
@@ -275,7 +279,8 @@ class InboxDeliverer:
             await consumer.start()
         except KafkaConnectionError as exc:
             await consumer.stop()
-            raise HubUnreachableError(self.bootstrap, str(exc)) from None
+            user = self.auth.username
+            raise HubUnreachableError(self.bootstrap, str(exc), user=user) from None
         # Manual assignment: the group only keeps the position; the state-dir lock keeps a
         # second adapter away, and a long backoff never triggers a rebalance.
         consumer.assign([self.tp])

@@ -36,7 +36,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from connectors.errors import ConnectorError, RequestRefused, WebhookError
-from connectors.sdk import HubClient, Submitted
+from connectors.sdk import HubClient, KafkaAuth, Submitted
 from connectors.webhook import (
     SIGNATURE_HEADER,
     DeliveryStats,
@@ -281,6 +281,7 @@ class AdapterConfig:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     group_id: str | None = None
     max_package_bytes: int = 16 * 1024 * 1024
+    auth: KafkaAuth | None = None
 
 
 async def _serve(server: _Server, stop: asyncio.Event) -> None:
@@ -312,7 +313,9 @@ async def run_adapter(
             hint="give --secret (or --secret-file), or run without --listen",
         )
     with state_lock(cfg.state_dir):
-        hub = HubClient(cfg.bootstrap, max_record_bytes=cfg.max_package_bytes + 1024 * 1024)
+        hub = HubClient(
+            cfg.bootstrap, max_record_bytes=cfg.max_package_bytes + 1024 * 1024, auth=cfg.auth
+        )
         deliverer = InboxDeliverer(
             cfg.agency,
             cfg.bootstrap,
@@ -321,6 +324,7 @@ async def run_adapter(
             policy=cfg.policy,
             group_id=cfg.group_id,
             max_record_bytes=cfg.max_package_bytes + 1024 * 1024,
+            auth=cfg.auth,
         )
         tasks = [asyncio.create_task(deliverer.run(stop), name="deliver")]
         if cfg.listen is not None and cfg.target.secret is not None:

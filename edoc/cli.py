@@ -23,8 +23,10 @@ from edoc import (
     cmd_kafka,
     cmd_lifecycle,
     cmd_pki,
+    cmd_provision,
     demo,
 )
+from hub.kafka import ACCESS_DENIED, ACCESS_DENIED_HINT
 from hub.localkafka_cli import app as local_kafka_app
 from schemas.errors import EdocError
 
@@ -37,6 +39,7 @@ app = typer.Typer(
 )
 app.add_typer(cmd_pki.app, name="pki")
 app.add_typer(cmd_directory.app, name="directory")
+app.add_typer(cmd_provision.app, name="kafka")
 local_app = typer.Typer(help="Local development services.", no_args_is_help=True)
 local_app.add_typer(local_kafka_app, name="kafka")
 app.add_typer(local_app, name="local")
@@ -66,6 +69,14 @@ def main() -> None:
     except EdocError as err:
         typer.secho(f"error: {err.diagnostics()}", err=True, fg=typer.colors.RED)
         sys.exit(err.exit_code)
+    except ACCESS_DENIED as exc:  # a service or tool whose Kafka user lacks a right
+        typer.secho(
+            f"error: Kafka refused access: {type(exc).__name__}: {exc}\n"
+            f"  hint: {ACCESS_DENIED_HINT}",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:

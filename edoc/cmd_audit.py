@@ -157,11 +157,15 @@ def show(key: Annotated[str, typer.Argument(help="sequence number or message id"
 @audit_app.command()
 def verify(
     hub_cert: Annotated[
-        Path | None, typer.Option(help="hub certificate [default: EDOC_HUB_CERT]")
+        list[Path] | None,
+        typer.Option(
+            help="hub certificate; repeat it with the earlier ones after a key rotation "
+            "[default: EDOC_HUB_CERT]"
+        ),
     ] = None,
 ) -> None:
     """Recompute the log from the database and check it against every checkpoint."""
-    cert = _hub_cert(hub_cert)
+    cert = [_hub_cert(p) for p in hub_cert] if hub_cert else [_hub_cert(None)]
     with _err.status("Recomputing the signature log…"):
         report = _run(lambda e: verify_integrity(SignatureLog(e), cert))
     typer.echo(

@@ -16,6 +16,7 @@ from rich.table import Table
 from connectors.agency import AgencyClient
 from connectors.folder import FolderAdapter
 from connectors.simulate import SimAgency, Simulator
+from edoc.kafka_auth import connector_auth
 from hub.directory import load_directory_file
 from hub.settings import get_settings
 from schemas.directory import Level
@@ -56,6 +57,7 @@ def folder(
         profile=profile,
         trust_anchors=list(trust_anchor or []) or None,
         hub_code=s.hub_code,
+        auth=connector_auth(s),
     )
     adapter = FolderAdapter(client, directory)
 
@@ -106,6 +108,7 @@ def simulate(
         hub_code=s.hub_code,
         bad_share=bad_share,
         seed=seed,
+        auth=connector_auth(s),
     )
     total = int(rate * duration)
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from connectors.errors import WebhookError
 from connectors.webhook import RetryPolicy, WebhookTarget
 from connectors.webhook_endpoint import AdapterConfig, run_adapter
+from edoc.kafka_auth import connector_auth
 from hub.settings import get_settings
 from signing.signer import SIGNING_PROFILES, Signer
 
@@ -81,7 +82,7 @@ def http(
         typer.Option(help="lock and dead-letter folder (default: ./edoc-webhook-<agency>)"),
     ] = None,
     group: Annotated[
-        str | None, typer.Option(help="consumer group (default: edoc-webhook-<agency>)")
+        str | None, typer.Option(help="consumer group (default: agency-<agency>.webhook)")
     ] = None,
     max_attempts: Annotated[
         int | None,
@@ -129,6 +130,7 @@ def http(
         ),
         group_id=group,
         max_package_bytes=s.max_package_bytes,
+        auth=connector_auth(s),
     )
 
     async def _main() -> None:

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from connectors.sdk import HubClient
+from edoc.kafka_auth import connector_auth
 from hub.logs import configure_json_logging
 from hub.serve import SERVICES, serve
 from hub.settings import get_settings
@@ -33,7 +34,8 @@ def send(
         raise MalformedPackageError(f"cannot read {package}: {exc.strerror}") from None
 
     async def _send() -> None:
-        async with HubClient(bootstrap or get_settings().kafka_bootstrap) as client:
+        address = bootstrap or get_settings().kafka_bootstrap
+        async with HubClient(address, auth=connector_auth()) as client:
             sub = await client.submit(raw)
         typer.echo(
             f"submitted {sub.message_id} "
@@ -52,7 +54,8 @@ def inbox(
     """Print the messages delivered to an agency's inbox."""
 
     async def _read() -> None:
-        async with HubClient(bootstrap or get_settings().kafka_bootstrap) as client:
+        address = bootstrap or get_settings().kafka_bootstrap
+        async with HubClient(address, auth=connector_auth()) as client:
             async for msg in client.inbox(agency, follow=follow):
                 h = msg.header
                 subject = h.document.subject if h.document else (h.status.code if h.status else "")

@@ -16,12 +16,15 @@ from typing import Annotated
 import httpx
 import typer
 from aiokafka import AIOKafkaConsumer
+from pydantic import SecretStr
 from rich.console import Console
 
 from connectors.sdk import HubClient
 from connectors.simulate import SimAgency, Simulator
+from edoc.kafka_auth import connector_auth
 from hub import topics
 from hub.directory import load_directory_file
+from hub.kafka import client_config
 from hub.localkafka import LocalKafka
 from hub.serve import SERVICES, serve
 from hub.settings import Settings, get_settings
@@ -104,7 +107,7 @@ async def _verdicts(
     """Verdict events whose ``field`` is in ``wanted``, read from ``edoc.events``."""
     consumer = AIOKafkaConsumer(
         topics.EVENTS,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_config(settings),
         isolation_level="read_committed",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -159,7 +162,7 @@ async def _scenario(settings: Settings, pki: DemoPKI) -> None:
     good_id = header["message_id"]
     bad = _tampered(build_package(_document(pdf), {"a1": pdf}, [signer]))
     bad_sha = package_sha256(bad)
-    async with HubClient(settings.kafka_bootstrap) as client:
+    async with HubClient(settings.kafka_bootstrap, auth=connector_auth(settings)) as client:
         await client.submit(pkg.to_bytes())
         _out.print(
             f"[green]✓[/] {SENDER[1]} ({SENDER[0]}) signed and sent {good_id} "
@@ -201,7 +204,13 @@ async def _simulate(settings: Settings, pki: DemoPKI, rate: float, stop: asyncio
         for a in load_directory_file(settings.directory_file)
         if a.active and a.code != settings.hub_code and a.level is not Level.PROVINCE
     ][:12]
-    sim = Simulator(pki, members, settings.kafka_bootstrap, hub_code=settings.hub_code)
+    sim = Simulator(
+        pki,
+        members,
+        settings.kafka_bootstrap,
+        hub_code=settings.hub_code,
+        auth=connector_auth(settings),
+    )
     try:
         await sim.send_register_reports(datetime.now(UTC).strftime("%Y-%m"))
         while not stop.is_set():
@@ -273,6 +282,15 @@ def demo(
         started = kafka.start()
     _out.print(f"[green]✓[/] Kafka ready at {kafka.bootstrap}")
     settings = settings.model_copy(update={"kafka_bootstrap": kafka.bootstrap})
+    if kafka.admin is not None:  # a secure broker: the demo runs everything as its super-user
+        env = kafka.admin.env()
+        settings = settings.model_copy(
+            update={
+                "kafka_security_protocol": env["EDOC_KAFKA_SECURITY_PROTOCOL"],
+                "kafka_username": env["EDOC_KAFKA_USERNAME"],
+                "kafka_password": SecretStr(env["EDOC_KAFKA_PASSWORD"]),
+            }
+        )
 
     async def _main() -> None:
         stop = asyncio.Event()

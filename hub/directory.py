@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from hub import topics
 from hub.errors import BrokerUnavailableError, DirectoryError
+from hub.kafka import KafkaClient, as_client_config
 from schemas.directory import Agency, DirectoryFile
 
 log = logging.getLogger(__name__)
@@ -86,14 +87,18 @@ class Directory:
         return changed
 
 
-async def publish_agencies(bootstrap: str, agencies: list[Agency]) -> None:
-    """Send entries to ``edoc.directory`` (keyed by code, so compaction keeps the latest)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def publish_agencies(kafka: KafkaClient, agencies: list[Agency]) -> None:
+    """Send entries to ``edoc.directory`` (keyed by code, so compaction keeps the latest).
+
+    ``kafka`` is a bootstrap address or ``hub.kafka.client_config(settings)``.
+    """
+    config = as_client_config(kafka)
+    producer = AIOKafkaProducer(**config, acks="all", enable_idempotence=True)
     try:
         await producer.start()
     except KafkaConnectionError as exc:
         await producer.stop()
-        raise BrokerUnavailableError(bootstrap, str(exc)) from None
+        raise BrokerUnavailableError(config["bootstrap_servers"], str(exc)) from None
     try:
         for agency in agencies:
             await producer.send(
@@ -108,7 +113,7 @@ OnChange = Callable[[list[Agency]], Awaitable[None]]
 
 
 async def follow_directory(
-    bootstrap: str,
+    kafka: KafkaClient,
     directory: Directory,
     on_change: OnChange,
     stop: asyncio.Event,
@@ -117,7 +122,7 @@ async def follow_directory(
     """Apply ``edoc.directory`` to ``directory`` until ``stop``; ``ready`` is set once caught up."""
     consumer = AIOKafkaConsumer(
         topics.DIRECTORY,
-        bootstrap_servers=bootstrap,
+        **as_client_config(kafka),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

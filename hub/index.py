@@ -1,7 +1,8 @@
 """What the router remembers about accepted messages: duplicates and status references.
 
-Rebuilt at start from ``edoc.events`` (the router's own committed verdicts)
-for the dedup window, so it survives restarts without a database. Additions
+Rebuilt at start from ``edoc.events`` (the routers' committed verdicts) for the
+dedup window, so it survives restarts without a database, and kept following
+that topic so acceptances made by other router instances are known too. Additions
 made while a transaction is open are provisional until ``commit``; an aborted
 transaction ``rollback``s them, keeping the index equal to what Kafka holds.
 """
@@ -9,6 +10,7 @@ transaction ``rollback``s them, keeping the index equal to what Kafka holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -34,10 +36,18 @@ class Accepted:
 class MessageIndex:
     """Accepted message ids within the dedup window."""
 
-    def __init__(self, window: timedelta) -> None:
+    def __init__(self, window: timedelta, group: str | None = None) -> None:
         self.window = window
+        self.group = group
         self._items: dict[str, Accepted] = {}
         self._pending: list[str] = []
+        self._consumer: AIOKafkaConsumer | None = None
+        self._tps: list[TopicPartition] = []
+        self._follower: asyncio.Task[None] | None = None
+        self._reading = asyncio.Lock()
+        #: Highest ``edoc.submit`` offset with a committed verdict, per partition. Verdicts
+        #: and consumer offsets commit in one transaction, so this is where routing resumes.
+        self.decided: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self._items)
@@ -48,8 +58,9 @@ class MessageIndex:
 
     def add(self, message_id: str, item: Accepted) -> None:
         """Remember a message accepted in the open transaction."""
+        if message_id not in self._items:
+            self._pending.append(message_id)
         self._items[message_id] = item
-        self._pending.append(message_id)
 
     def commit(self, now: datetime) -> None:
         """The transaction committed: keep its additions; forget what left the window."""
@@ -64,48 +75,91 @@ class MessageIndex:
             self._items.pop(message_id, None)
         self._pending.clear()
 
-    async def load(
+    async def start(
         self, consumer_kwargs: dict[str, object], partitions: list[int], now: datetime
     ) -> None:
-        """Read accepted verdicts of the last ``window`` from ``edoc.events``' ``partitions``."""
-        consumer = AIOKafkaConsumer(**consumer_kwargs, group_id=None)
+        """Read accepted verdicts of the last ``window`` from ``edoc.events``, then keep following.
+
+        Following matters when several routers share the work: a partition that
+        moves here was routed elsewhere until now, and ``catch_up`` makes sure
+        its latest acceptances are known before this router routes it.
+        """
+        self._consumer = AIOKafkaConsumer(**consumer_kwargs, group_id=None)
+        consumer = self._consumer
         await consumer.start()
         # Let the consumer's background tasks start: aiokafka's stop() raises
         # CancelledError when called before they ever ran.
         await asyncio.sleep(0)
-        try:
-            tps = [TopicPartition(topics.EVENTS, p) for p in partitions]
-            if not tps:
-                return
-            consumer.assign(tps)
-            since = int((now - self.window).timestamp() * 1000)
-            starts = await consumer.offsets_for_times(dict.fromkeys(tps, since))
-            ends = await consumer.end_offsets(tps)
-            for tp in tps:
-                found = starts.get(tp)
-                if found is None:
-                    consumer.seek(tp, ends[tp])
-                else:
-                    consumer.seek(tp, found.offset)
-            remaining = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
-            while remaining:
-                batch = await consumer.getmany(*remaining, timeout_ms=1000)
-                for records in batch.values():
-                    for rec in records:
-                        self._load_event(rec.value)
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
-        finally:
-            await consumer.stop()
+        self._tps = [TopicPartition(topics.EVENTS, p) for p in partitions]
+        if not self._tps:
+            return
+        consumer.assign(self._tps)
+        since = int((now - self.window).timestamp() * 1000)
+        starts = await consumer.offsets_for_times(dict.fromkeys(self._tps, since))
+        ends = await consumer.end_offsets(self._tps)
+        for tp in self._tps:
+            found = starts.get(tp)
+            consumer.seek(tp, ends[tp] if found is None else found.offset)
+        await self._read_until(ends)
         self._pending.clear()
         log.info("message index: %d accepted messages in the last %s", len(self), self.window)
+        self._follower = asyncio.create_task(self._follow())
+
+    async def _read_until(self, ends: dict[TopicPartition, int]) -> None:
+        consumer = self._consumer
+        assert consumer is not None  # noqa: S101 -- start() sets it before any read
+        remaining = {tp for tp in self._tps if await consumer.position(tp) < ends[tp]}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for records in batch.values():
+                for rec in records:
+                    self._load_event(rec.value)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+
+    async def _follow(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None  # noqa: S101 -- started by start()
+        while True:
+            async with self._reading:
+                batch = await consumer.getmany(timeout_ms=300)
+            for records in batch.values():
+                for rec in records:
+                    self._load_event(rec.value)
+
+    async def catch_up(self) -> None:
+        """Return once every verdict committed so far on ``edoc.events`` has been read."""
+        if self._consumer is None or not self._tps:
+            return
+        async with self._reading:  # the follower pauses while we read up to the end
+            ends = await self._consumer.end_offsets(self._tps)
+            await self._read_until(ends)
+
+    async def close(self) -> None:
+        """Stop following."""
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
 
     def _load_event(self, value: bytes) -> None:
         try:
             event = json.loads(value)
         except ValueError:
             return
+        source = event.get("source") or {}
+        if (
+            source.get("topic") == topics.SUBMIT
+            and isinstance(source.get("offset"), int)
+            and event.get("router_group") == self.group  # other groups read other positions
+        ):
+            part = int(source.get("partition", 0))
+            self.decided[part] = max(self.decided.get(part, -1), source["offset"])
         if event.get("verdict") != "ok" or not event.get("message_id"):
             return
         self._items[event["message_id"]] = Accepted(

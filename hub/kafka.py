@@ -7,11 +7,22 @@ consumer never disagree about how large a package may be.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    SaslAuthenticationFailed,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+    for_code,
+)
+from aiokafka.helpers import create_ssl_context
 
 from hub import topics
 from hub.errors import BrokerUnavailableError, HubError
@@ -20,15 +31,75 @@ from hub.settings import Settings
 log = logging.getLogger(__name__)
 
 
+#: What Kafka raises when a login or an ACL refuses a client (docs/kafka-security.md).
+ACCESS_DENIED = (
+    AuthenticationFailedError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+    ClusterAuthorizationFailedError,
+)
+ACCESS_DENIED_HINT = (
+    "check EDOC_KAFKA_USERNAME/EDOC_KAFKA_PASSWORD, and that `edoc kafka provision` gave this "
+    "user the access it needs (docs/kafka-security.md lists each user's ACLs)"
+)
+
+
 def record_limit(settings: Settings) -> int:
     """Largest record the hub writes or reads: a package plus headroom for headers."""
     return settings.max_package_bytes + 1024 * 1024
 
 
+def client_config(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments every aiokafka client of the hub starts from: bootstrap and security.
+
+    The one place that turns the ``EDOC_KAFKA_*`` security settings into client options
+    (producer, consumer and admin alike; docs/kafka-security.md). With the default
+    PLAINTEXT it is just the bootstrap address. The password goes into the client and
+    nowhere else: callers must never log the returned mapping.
+    """
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        if not settings.kafka_username or settings.kafka_password is None:
+            raise HubError(
+                f"EDOC_KAFKA_SECURITY_PROTOCOL is {settings.kafka_security_protocol} but no "
+                "SCRAM credentials are configured",
+                hint="set EDOC_KAFKA_USERNAME and EDOC_KAFKA_PASSWORD (see `edoc kafka provision`)",
+            )
+        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl_plain_username"] = settings.kafka_username
+        config["sasl_plain_password"] = settings.kafka_password.get_secret_value()
+    if settings.kafka_security_protocol == "SASL_SSL":
+        cafile = settings.kafka_ssl_cafile
+        try:
+            config["ssl_context"] = create_ssl_context(cafile=str(cafile) if cafile else None)
+        except (OSError, ValueError) as exc:
+            raise HubError(
+                f"cannot load the Kafka CA bundle {cafile}: {exc}",
+                hint="EDOC_KAFKA_SSL_CAFILE must name a readable PEM file",
+            ) from None
+    return config
+
+
+#: A Kafka connection: a bare bootstrap address (PLAINTEXT) or a ``client_config()`` mapping.
+KafkaClient = str | Mapping[str, Any]
+
+
+def as_client_config(kafka: KafkaClient) -> dict[str, Any]:
+    """``client_config``-style keyword arguments from either form of ``KafkaClient``."""
+    if isinstance(kafka, str):
+        return {"bootstrap_servers": kafka}
+    return dict(kafka)
+
+
 def producer_config(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``AIOKafkaProducer``."""
     return {
-        "bootstrap_servers": settings.kafka_bootstrap,
+        **client_config(settings),
         "max_request_size": record_limit(settings),
         "acks": "all",
         "enable_idempotence": True,
@@ -39,7 +110,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
 def consumer_config(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``AIOKafkaConsumer`` reading committed data only."""
     return {
-        "bootstrap_servers": settings.kafka_bootstrap,
+        **client_config(settings),
         "isolation_level": "read_committed",
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
@@ -55,20 +126,21 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         "retention.ms": str(settings.retention_days * 24 * 3600 * 1000),
     }
     parts = settings.topic_partitions
+    rf = settings.topic_replication_factor
     return [
         # The broker stamps the receive time, so a sender cannot fake freshness.
         NewTopic(
             topics.SUBMIT,
             parts,
-            1,
+            rf,
             topic_configs={**common, "message.timestamp.type": "LogAppendTime"},
         ),
-        NewTopic(topics.EVENTS, parts, 1, topic_configs=common),
-        NewTopic(topics.REJECTED, parts, 1, topic_configs=common),
+        NewTopic(topics.EVENTS, parts, rf, topic_configs=common),
+        NewTopic(topics.REJECTED, parts, rf, topic_configs=common),
         # Checkpoints and the directory are kept forever (the latest per key for the directory).
-        NewTopic(topics.CHECKPOINTS, 1, 1, topic_configs={"retention.ms": "-1"}),
-        NewTopic(topics.DIRECTORY, 1, 1, topic_configs={"cleanup.policy": "compact"}),
-        NewTopic(topics.OPERATIONS, 1, 1, topic_configs={"retention.ms": "-1"}),
+        NewTopic(topics.CHECKPOINTS, 1, rf, topic_configs={"retention.ms": "-1"}),
+        NewTopic(topics.DIRECTORY, 1, rf, topic_configs={"cleanup.policy": "compact"}),
+        NewTopic(topics.OPERATIONS, 1, rf, topic_configs={"retention.ms": "-1"}),
     ]
 
 
@@ -77,7 +149,7 @@ def inbox_spec(settings: Settings, agency_code: str) -> NewTopic:
     return NewTopic(
         topics.inbox(agency_code),
         1,
-        1,
+        settings.topic_replication_factor,
         topic_configs={
             "max.message.bytes": str(record_limit(settings)),
             "retention.ms": str(settings.retention_days * 24 * 3600 * 1000),
@@ -96,7 +168,7 @@ class TopicAdmin:
     async def start(self) -> None:
         """Connect and create the hub's fixed topics."""
         self._admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._settings.kafka_bootstrap, request_timeout_ms=15_000
+            **client_config(self._settings), request_timeout_ms=15_000
         )
         try:
             await self._admin.start()

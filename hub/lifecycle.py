@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub import topics
 from hub.errors import BrokerUnavailableError, HubError
+from hub.kafka import client_config
 from hub.settings import Settings
 from hub.store.log import utc_text
 from hub.store.schema import document_status
@@ -119,7 +120,7 @@ class LifecycleService:
         s = self.settings
         self._consumer = AIOKafkaConsumer(
             topics.EVENTS,
-            bootstrap_servers=s.kafka_bootstrap,
+            **client_config(s),
             group_id=s.lifecycle_group,
             isolation_level="read_committed",
             enable_auto_commit=False,

@@ -8,6 +8,7 @@ State lives under one root directory (default ``EDOC_VAR_DIR/kafka``)::
     data/              log.dirs
     logs/              server.log (INFO) and console.log (stdout/stderr, WARN)
     kafka.pid          process id; the broker leads its own process group
+    admin.password     secure mode only: the super-user's password (hub/localkafka_secure.py)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,9 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from hub import localkafka_secure as secure_mode
 from hub.errors import BrokerUnavailableError, KafkaLauncherError
+from hub.provision import write_private_file
 from hub.settings import get_settings
 
 _JAVA_HINT = "install a JDK 17+ (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME"
@@ -58,7 +61,9 @@ def new_cluster_id() -> str:
             return cid
 
 
-async def _probe(bootstrap: str, request_timeout: float) -> None:
+async def _probe(
+    bootstrap: str, request_timeout: float, client: Mapping[str, Any] | None = None
+) -> None:
     """One readiness check: a TCP connect, then a metadata request listing a broker."""
     addresses = [a.strip() for a in bootstrap.split(",") if a.strip()]
     refused: OSError | None = None
@@ -76,7 +81,8 @@ async def _probe(bootstrap: str, request_timeout: float) -> None:
     else:
         raise refused or ValueError("no address given")
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(request_timeout * 1000))
+        **{**(client or {}), "bootstrap_servers": bootstrap},
+        request_timeout_ms=max(1000, int(request_timeout * 1000)),
     )
     try:
         await admin.start()
@@ -86,18 +92,25 @@ async def _probe(bootstrap: str, request_timeout: float) -> None:
         await admin.close()
 
 
-async def wait_for_broker(bootstrap: str, timeout: float) -> None:  # noqa: ASYNC109
+async def wait_for_broker(
+    bootstrap: str,
+    timeout: float,  # noqa: ASYNC109 -- see the docstring
+    client: Mapping[str, Any] | None = None,
+) -> None:
     """Return once ``bootstrap`` answers a metadata request.
 
     Raises BrokerUnavailableError naming the address after ``timeout`` seconds
     (a parameter rather than ``asyncio.timeout`` so the error says why).
+    ``client`` adds security options (``hub.kafka.client_config`` form).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         remaining = deadline - loop.time()
         try:
-            await asyncio.wait_for(_probe(bootstrap, 5.0), timeout=max(0.2, min(remaining, 5.0)))
+            await asyncio.wait_for(
+                _probe(bootstrap, 5.0, client), timeout=max(0.2, min(remaining, 5.0))
+            )
             return
         except ValueError as exc:
             raise BrokerUnavailableError(bootstrap, str(exc)) from None
@@ -165,7 +178,10 @@ class LocalKafkaStatus:
 
 
 class LocalKafka:
-    """Runs one single-node KRaft broker (broker and controller in one JVM) for dev and tests."""
+    """Runs one single-node KRaft broker (broker and controller in one JVM) for dev and tests.
+
+    With ``secure``: SASL_PLAINTEXT, SCRAM-SHA-512 and ACLs (hub/localkafka_secure.py).
+    """
 
     def __init__(
         self,
@@ -176,6 +192,7 @@ class LocalKafka:
         deploy_dir: Path | None = None,
         max_package_bytes: int | None = None,
         lib_dir: Path | None = None,
+        secure: bool | None = None,
     ) -> None:
         """Unset arguments come from settings; ``lib_dir`` lets test brokers share fetched jars."""
         s = get_settings()
@@ -193,12 +210,26 @@ class LocalKafka:
         self.console_log = self.log_dir / "console.log"
         self.properties = self.root / "server.properties"
         self.pid_file = self.root / "kafka.pid"
+        self.secure = s.local_kafka_secure if secure is None else secure
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         """Client bootstrap address of this broker."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def admin(self) -> secure_mode.BrokerAdmin | None:
+        """The super-user of a secure broker (password made on first use); None otherwise."""
+        if not self.secure:
+            return None
+        password = secure_mode.admin_password(self.root)
+        return secure_mode.BrokerAdmin(self.bootstrap, password=password)
+
+    def client_config(self) -> dict[str, Any]:
+        """aiokafka keyword arguments that reach this broker (as the super-user when secure)."""
+        admin = self.admin
+        return admin.client_config() if admin else {"bootstrap_servers": self.bootstrap}
 
     def ensure_jars(self) -> Path:
         """Fetch the broker jars with Maven once per pom.xml version; return the lib directory."""
@@ -246,6 +277,11 @@ class LocalKafka:
             pid = self._live_pid()
             if pid is not None:
                 running = self._running_bootstrap()
+                if self._running_secure() != self.secure:
+                    mode = "without" if self.secure else "with"
+                    raise KafkaLauncherError(
+                        f"the local Kafka broker already runs {mode} SASL", hint="stop it first"
+                    )
                 if running != self.bootstrap:
                     raise KafkaLauncherError(
                         f"the local Kafka broker already runs at {running}, not {self.bootstrap}",
@@ -263,8 +299,13 @@ class LocalKafka:
                     )
             java = self._java()
             lib = self.ensure_jars()
+            secure_mode.check_mode(self.root, self.data_dir, self.secure)
             self._render_properties()
             self._format_storage(java, lib)
+            admin = self.admin
+            if admin is not None:
+                secure_mode.mark_secure(self.root)
+                secure_mode.write_admin_env(self.root, admin)
             self.log_dir.mkdir(parents=True, exist_ok=True)
             logging = f"-Dlog4j2.configurationFile={self.deploy_dir / 'log4j2.yaml'}"
             cmd = [java, *_JVM_OPTS, logging, f"-Dkafka.logs.dir={self.log_dir}"]
@@ -299,7 +340,11 @@ class LocalKafka:
                 )
             remaining = deadline - time.monotonic()
             try:
-                _run_async(wait_for_broker(self.bootstrap, max(0.5, min(remaining, 2.0))))
+                _run_async(
+                    wait_for_broker(
+                        self.bootstrap, max(0.5, min(remaining, 2.0)), self.client_config()
+                    )
+                )
                 return
             except BrokerUnavailableError as exc:
                 if time.monotonic() >= deadline:
@@ -370,15 +415,28 @@ class LocalKafka:
                 hint="placeholders are port, controller_port, data_dir, message_max_bytes; "
                 "double literal braces",
             ) from None
-        self.properties.write_text(rendered)
+        admin = self.admin
+        if admin is None:
+            self.properties.write_text(rendered)
+            return
+        ports = {"port": self.port, "controller_port": self.controller_port}
+        overlay = secure_mode.render_overlay(self.deploy_dir, password=admin.password, **ports)
+        write_private_file(self.properties, rendered + "\n" + overlay)  # holds the password
 
     def _running_bootstrap(self) -> str:
         """Client address in the rendered server.properties: the running broker's real port."""
+        found = self.bootstrap
         with contextlib.suppress(OSError):
             for line in self.properties.read_text().splitlines():
-                if line.startswith("advertised.listeners="):
-                    return line.split("//", 1)[-1].split(",", 1)[0].strip()
-        return self.bootstrap
+                if line.startswith("advertised.listeners="):  # the last one wins, as in Java
+                    found = line.split("//", 1)[-1].split(",", 1)[0].strip()
+        return found
+
+    def _running_secure(self) -> bool:
+        """True when the rendered configuration (of the running broker) enables SASL."""
+        with contextlib.suppress(OSError):
+            return "\nsasl.enabled.mechanisms=" in self.properties.read_text()
+        return False
 
     def _format_storage(self, java: str, lib: Path) -> None:
         if (self.data_dir / "meta.properties").is_file():
@@ -388,6 +446,9 @@ class LocalKafka:
             id_file.write_text(new_cluster_id() + "\n")
         tool = [java, "-cp", str(lib / "*"), "kafka.tools.StorageTool", "format"]
         args = ["-t", id_file.read_text().strip(), "-c", str(self.properties)]
+        admin = self.admin
+        if admin is not None:  # the super-user must exist before anyone can log in
+            args += secure_mode.scram_format_args(admin.password)
         _run(
             [*tool, *args, "--ignore-formatted"],
             self.root,

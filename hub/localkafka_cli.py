@@ -33,6 +33,15 @@ ControllerPortOpt = Annotated[
     ),
 ]
 
+SecureOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--secure/--plaintext",
+        help="SASL_PLAINTEXT + SCRAM-SHA-512 + ACLs, super-user edoc-admin "
+        "[default: EDOC_LOCAL_KAFKA_SECURE, plaintext]",
+    ),
+]
+
 #: Exit code of `status` when no broker runs (0 means running).
 NOT_RUNNING = 3
 
@@ -42,9 +51,10 @@ def start(
     port: PortOpt = None,
     controller_port: ControllerPortOpt = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for readiness")] = 90.0,
+    secure: SecureOpt = None,
 ) -> None:
     """Start the broker (fetching its jars on first use) and wait until it is ready."""
-    kafka = LocalKafka(port=port, controller_port=controller_port)
+    kafka = LocalKafka(port=port, controller_port=controller_port, secure=secure)
     with _err.status("Fetching Kafka jars from Maven Central (first run only)…"):
         kafka.ensure_jars()
     with _err.status(f"Starting Kafka on {kafka.bootstrap}…"):
@@ -54,6 +64,13 @@ def start(
         _err.print(f"Kafka is ready (pid {state.pid}); logs in {state.log_file}")
     else:
         _err.print(f"Kafka was already running (pid {state.pid})")
+    if kafka.secure:
+        env = kafka.root / "admin.env"  # the password stays in that 0600 file
+        _err.print(
+            "SASL/SCRAM and ACLs are on; the super-user's settings are in "
+            f"{env}:\n  set -a; . {env}; set +a\n"
+            "then `edoc kafka provision` creates the services' and agencies' users"
+        )
     typer.echo(kafka.bootstrap)
 
 

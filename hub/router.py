@@ -102,12 +102,14 @@ class Router:
         *,
         hub_code: str,
         hub_signer: Signer | None,
+        group: str | None = None,
     ) -> None:
         self.verifier = verifier
         self.directory = directory
         self.index = index
         self.hub_code = hub_code
         self.hub_signer = hub_signer
+        self.group = group
 
     def _verify(
         self, raw: bytes, received_at: datetime, now: datetime
@@ -218,6 +220,7 @@ class Router:
             report=report,
             header=parsed.package.header if parsed is not None else None,
             signatures=list(parsed.package.signatures) if parsed is not None else [],
+            router_group=self.group,
         )
         records.append(OutRecord(topics.EVENTS, key, event.to_bytes(), headers))
         log.info(

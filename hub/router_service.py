@@ -1,13 +1,19 @@
 """The router service: ``edoc.submit`` → verify → inboxes / rejected / events, exactly once.
 
 FastStream has no Kafka transactions, so this service uses aiokafka directly:
-for each batch, every output record and the consumer offsets are committed in
-one transaction. A crash anywhere before the commit aborts the transaction and
-the batch is read again; downstream consumers read with ``read_committed`` and
-so never see a half-routed batch.
+for each partition of a batch, every output record and the consumer offset are
+committed in one transaction. A crash anywhere before the commit aborts the
+transaction and the records are read again; downstream consumers read with
+``read_committed`` and so never see a half-routed batch.
 
-One router instance per ``EDOC_ROUTER_TRANSACTIONAL_ID``: a restarted instance
-with the same id fences its predecessor (a "zombie" cannot commit).
+One transactional producer per partition of ``edoc.submit``, with the id
+``<EDOC_ROUTER_TRANSACTIONAL_ID>-<partition>`` shared by every router of the
+group (the pattern Kafka Streams used before KIP-447, which aiokafka lacks):
+whoever is assigned a partition initialises that id, which fences the previous
+owner — a crashed, frozen or rebalanced-away router — and completes or aborts
+its open transaction *before* the new owner reads the committed offset. So the
+offset it resumes from is stable, and a partition that moves between routers,
+or comes back to the same one after a rebalance, is never routed twice.
 """
 
 from __future__ import annotations
@@ -18,14 +24,20 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import KafkaConnectionError, KafkaError, ProducerFenced
 
 from hub import topics
 from hub.directory import Directory, follow_directory, load_directory_file
 from hub.errors import BrokerUnavailableError, HubError
 from hub.index import MessageIndex
-from hub.kafka import TopicAdmin, consumer_config, producer_config
+from hub.kafka import TopicAdmin, client_config, consumer_config, producer_config
 from hub.metrics import observe_decision
 from hub.router import Decision, Router
 from hub.settings import Settings
@@ -55,17 +67,26 @@ class RouterService:
         self.settings = settings
         self.admin = TopicAdmin(settings)
         self.directory = Directory(load_directory_file(settings.directory_file))
-        self.index = MessageIndex(timedelta(days=settings.dedup_window_days))
+        self.index = MessageIndex(
+            timedelta(days=settings.dedup_window_days), group=settings.router_group
+        )
         self.router = Router(
             verifier,
             self.directory,
             self.index,
             hub_code=settings.hub_code,
             hub_signer=hub_signer(settings),
+            group=settings.router_group,
         )
         self.routed = 0
         self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
+        self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
+        # Held while a batch is routed; a rebalance waits for it before giving partitions up.
+        self._routing = asyncio.Lock()
+        # Bumped on every (re)assignment: a batch fetched before it is stale and dropped.
+        self._generation = 0
+        # Last offset this process committed per partition (it survives rebalances).
+        self._committed: dict[TopicPartition, int] = {}
         self._stop_directory = asyncio.Event()
         self._directory_task: asyncio.Task[None] | None = None
 
@@ -77,7 +98,7 @@ class RouterService:
         ready = asyncio.Event()
         self._directory_task = asyncio.create_task(
             follow_directory(
-                s.kafka_bootstrap,
+                client_config(s),
                 self.directory,
                 self._on_directory_change,
                 self._stop_directory,
@@ -85,21 +106,17 @@ class RouterService:
             )
         )
         await asyncio.wait_for(ready.wait(), timeout=60)
-        await self.index.load(
+        await self.index.start(
             consumer_config(s), await self.admin.partitions(topics.EVENTS), datetime.now(UTC)
         )
-        self._producer = AIOKafkaProducer(
-            **producer_config(s), transactional_id=s.router_transactional_id
-        )
         self._consumer = AIOKafkaConsumer(
-            topics.SUBMIT,
             **consumer_config(s),
             group_id=s.router_group,
             max_poll_records=s.router_batch_size,
         )
         try:
-            await self._producer.start()
             await self._consumer.start()
+            self._consumer.subscribe([topics.SUBMIT], listener=_Rebalance(self))
         except KafkaConnectionError as exc:
             await self.stop()
             raise BrokerUnavailableError(s.kafka_bootstrap, str(exc)) from None
@@ -112,68 +129,129 @@ class RouterService:
     async def _on_directory_change(self, changed: list[Agency]) -> None:
         await self.admin.ensure_inboxes(a.code for a in changed if a.active)
 
+    def _transactional_id(self, tp: TopicPartition) -> str:
+        return f"{self.settings.router_transactional_id}-{tp.partition}"
+
+    async def acquire(self, assigned: set[TopicPartition]) -> None:
+        """Partitions assigned: fence their previous owners, learn their acceptances, resume."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        for tp in sorted(assigned, key=lambda t: t.partition):
+            if tp not in self._producers:
+                producer = AIOKafkaProducer(
+                    **producer_config(self.settings), transactional_id=self._transactional_id(tp)
+                )
+                # InitProducerId: fences the previous holder of this id and finishes
+                # its transaction, so the committed offset read below is stable.
+                await producer.start()
+                self._producers[tp] = producer
+        self._generation += 1
+        # Acceptances committed by the previous owners are now visible: read them.
+        await self.index.catch_up()
+        for tp in assigned:
+            # aiokafka cannot ask for stable offsets (KIP-447's require_stable), so the
+            # group's committed offset may lag the last transaction; the verdicts read
+            # from edoc.events cannot, because they commit in that same transaction.
+            committed = await consumer.committed(tp)
+            resume = max(committed or 0, self._done(tp) + 1)
+            if resume == 0:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, resume)
+        log.info("router owns %s", sorted(t.partition for t in assigned))
+
+    async def release(self, revoked: set[TopicPartition]) -> None:
+        """Partitions revoked: finish the batch in flight, then give their producers up."""
+        async with self._routing:
+            for tp in revoked:
+                producer = self._producers.pop(tp, None)
+                if producer is not None:
+                    await _stop_quietly(producer)
+
     async def stop(self) -> None:
         """Stop clients; a transaction in flight is aborted by the producer on close."""
         self._stop_directory.set()
         if self._directory_task is not None:
             with contextlib.suppress(Exception):
                 await self._directory_task
-        for client in (self._consumer, self._producer):
-            if client is not None:
-                try:
-                    await client.stop()
-                except KafkaError as exc:  # stopping must never mask the original error
-                    log.warning("error while stopping %s: %s", type(client).__name__, exc)
-        self._consumer = self._producer = None
+        if self._consumer is not None:
+            await _stop_quietly(self._consumer)
+        for producer in self._producers.values():
+            await _stop_quietly(producer)
+        self._consumer = None
+        self._producers = {}
+        await self.index.close()
         await self.admin.close()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Route until ``stop`` is set; the batch in progress is finished first."""
-        consumer, _ = self._clients()
+        consumer = self._client()
         while not stop.is_set():
+            generation = self._generation
             batch = await consumer.getmany(
                 timeout_ms=300, max_records=self.settings.router_batch_size
             )
             if batch:
-                await self._route_batch(batch)
+                async with self._routing:
+                    if generation != self._generation:
+                        # A rebalance came between fetch and routing: read these again,
+                        # from where nothing is decided yet (never skip, never redo).
+                        for tp, records in batch.items():
+                            if tp in consumer.assignment():
+                                consumer.seek(tp, max(records[0].offset, self._done(tp) + 1))
+                        continue
+                    for tp, records in batch.items():
+                        await self._route_partition(tp, records)
 
-    async def _route_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        consumer, producer = self._clients()
-        decisions: list[Decision] = []
-        for records in batch.values():
-            decisions.extend(self._decide(rec) for rec in records)
+    async def _route_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        consumer = self._client()
+        producer = self._producers.get(tp)
+        if producer is None or tp not in consumer.assignment():
+            return  # revoked while this batch was fetched: its new owner routes it
+        done = self._done(tp)
+        records = [r for r in records if r.offset > done]  # never decide a record twice
+        if not records:
+            return
+        decisions = [self._decide(rec) for rec in records]
         # Inbox topics must exist before the transaction writes to them.
         await self.admin.ensure_inboxes(
             {topics.agency_of_inbox(r.topic) or "" for d in decisions for r in d.records} - {""}
         )
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         try:
             async with producer.transaction():
                 for d in decisions:
                     for r in d.records:
                         await producer.send(r.topic, r.value, key=r.key, headers=r.headers)
-                await producer.send_offsets_to_transaction(offsets, self.settings.router_group)
+                await producer.send_offsets_to_transaction(
+                    {tp: records[-1].offset + 1}, self.settings.router_group
+                )
         except ProducerFenced:
             self.index.rollback()
             raise HubError(
-                "another router with the same transactional id took over; this one stops",
-                hint="give each router instance its own EDOC_ROUTER_TRANSACTIONAL_ID",
+                f"another router took over partition {tp.partition} while this one was "
+                "stalled; this one stops",
+                hint="a restarted router resumes cleanly; look for a frozen or duplicate process",
             ) from None
         except KafkaError as exc:
             # Aborted: nothing of this batch is visible; forget it and read it again.
             self.index.rollback()
-            log.warning("transaction aborted (%s); batch will be retried", exc)
-            for tp, records in batch.items():
-                consumer.seek(tp, records[0].offset)
+            log.warning("transaction aborted (%s); partition %s will be retried", exc, tp.partition)
+            consumer.seek(tp, records[0].offset)
             await asyncio.sleep(1.0)
             return
         self.index.commit(datetime.now(UTC))
+        self._committed[tp] = records[-1].offset
         self.routed += len(decisions)
 
-    def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
-        if self._consumer is None or self._producer is None:
+    def _done(self, tp: TopicPartition) -> int:
+        """Highest offset of ``tp`` known to have a committed verdict (-1: none)."""
+        return max(self._committed.get(tp, -1), self.index.decided.get(tp.partition, -1))
+
+    def _client(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
             raise HubError("RouterService used before start()")
-        return self._consumer, self._producer
+        return self._consumer
 
     def _decide(self, rec: ConsumerRecord) -> Decision:
         received_at = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
@@ -183,3 +261,25 @@ class RouterService:
         decision = self.router.decide(raw, source=source, received_at=received_at)
         observe_decision(decision.report.verdict, time.perf_counter() - started)
         return decision
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands partitions between routers without routing anything twice."""
+
+    def __init__(self, service: RouterService) -> None:
+        self.service = service
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Finish the batch in flight, then release the partitions' producers."""
+        await self.service.release(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Fence the previous owners and resume from the stable committed offsets."""
+        await self.service.acquire(set(assigned))
+
+
+async def _stop_quietly(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
+    try:
+        await client.stop()
+    except KafkaError as exc:  # stopping must never mask the original error
+        log.warning("error while stopping %s: %s", type(client).__name__, exc)

@@ -16,6 +16,7 @@ from hub.audit.recorder import AuditRecorder
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
 from hub.errors import HubError
+from hub.health import serve_probes
 from hub.lifecycle import LifecycleService
 from hub.router_service import RouterService
 from hub.settings import Settings
@@ -149,6 +150,8 @@ async def serve(
         for name in SERVICES
         if name in chosen
     ]
+    if settings.health_port is not None and "api" not in chosen:  # the api has its own probes
+        tasks.append(asyncio.create_task(serve_probes(settings, chosen, stop), name="probes"))
     await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     stop.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,7 +52,9 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=3, description="partitions of topics the hub creates")
     router_group: str = Field(default="edoc-router", description="consumer group of the router")
     router_transactional_id: str = Field(
-        default="edoc-router-1", description="transactional id of this router instance"
+        default="edoc-router-1",
+        description="prefix of the router's transactional ids (one per edoc.submit partition); "
+        "the same in every router of the group",
     )
     router_batch_size: int = Field(
         default=200, description="most packages the router handles in one transaction"
@@ -162,6 +165,44 @@ class Settings(BaseSettings):
         default=False,
         description="accept RSA-SHA1/SHA-1 XML signatures of deployed edXML systems, reported "
         "as a weak_algorithm warning (refused when false)",
+    )
+
+    # -- Kafka security (docs/kafka-security.md); off by default ---------------------------
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="how clients talk to Kafka: PLAINTEXT, SASL_PLAINTEXT (loopback and tests "
+        "only) or SASL_SSL (production)",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism when the protocol is SASL_*"
+    )
+    kafka_username: str | None = Field(
+        default=None,
+        description="SCRAM user (Kafka principal) this process authenticates as, e.g. "
+        "edoc-router or agency-000.00.01.h49",
+    )
+    kafka_password: SecretStr | None = Field(
+        default=None, description="password of EDOC_KAFKA_USERNAME (never logged)"
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM CA bundle that signed the brokers' certificates (SASL_SSL); unset: "
+        "the system's CAs",
+    )
+    local_kafka_secure: bool = Field(
+        default=False,
+        description="`edoc local kafka start` runs the broker with SASL_PLAINTEXT, SCRAM-SHA-512 "
+        "and ACLs (same as --secure)",
+    )
+    topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="replicas of the topics the hub creates (3 on a production cluster)",
+    )
+    health_port: int | None = Field(
+        default=None,
+        description="`edoc serve` without the api: serve /healthz and /readyz on this port "
+        "(containers, Kubernetes probes)",
     )
 
 

@@ -54,6 +54,8 @@ class VerdictEvent(BaseModel):
     #: the package was unreadable.
     header: str | None = None
     signatures: list[SignatureEntry] = Field(default_factory=list)
+    #: The consumer group of the router that decided (routers resume from their own).
+    router_group: str | None = None
 
     @property
     def event_id(self) -> str:

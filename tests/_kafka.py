@@ -76,14 +76,20 @@ def free_port() -> int:
         return port
 
 
-def make_test_broker(root: Path) -> LocalKafka:
-    """A LocalKafka under ``root`` on free ports, sharing the developer's fetched jars."""
+def make_test_broker(root: Path, *, secure: bool = False) -> LocalKafka:
+    """A LocalKafka under ``root`` on free ports, sharing the developer's fetched jars.
+
+    ``secure``: SASL_PLAINTEXT + SCRAM + ACLs; ``broker.client_config()`` logs in as the
+    super-user (tests/hub/test_kafka_security.py).
+    """
     port = free_port()
     controller_port = free_port()
     while controller_port == port:
         controller_port = free_port()
     shared_lib = get_settings().var_dir / "kafka" / "lib"  # jars are immutable: fetch once
-    return LocalKafka(root, port=port, controller_port=controller_port, lib_dir=shared_lib)
+    return LocalKafka(
+        root, port=port, controller_port=controller_port, lib_dir=shared_lib, secure=secure
+    )
 
 
 @pytest.fixture(scope="session")

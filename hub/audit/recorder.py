@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub import topics
 from hub.errors import BrokerUnavailableError, HubError
+from hub.kafka import client_config
 from hub.settings import Settings
 from hub.store.log import SignatureLog
 from schemas.events import VerdictEvent
@@ -54,14 +55,14 @@ class AuditRecorder:
         s = self.settings
         self._consumer = AIOKafkaConsumer(
             topics.EVENTS,
-            bootstrap_servers=s.kafka_bootstrap,
+            **client_config(s),
             group_id=s.audit_group,
             isolation_level="read_committed",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=32 * 1024 * 1024,
         )
-        self._producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
+        self._producer = AIOKafkaProducer(**client_config(s), acks="all")
         try:
             await self._consumer.start()
             await self._producer.start()

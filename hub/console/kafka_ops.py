@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from hub.kafka import client_config
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,11 @@ class KafkaOps:
         async with self._lock:
             if self._admin is None or self._offsets is None:
                 admin = AIOKafkaAdminClient(
-                    bootstrap_servers=self.settings.kafka_bootstrap,
+                    **client_config(self.settings),
                     request_timeout_ms=int(PROBE_TIMEOUT * 1000),
                 )
                 offsets = AIOKafkaConsumer(
-                    bootstrap_servers=self.settings.kafka_bootstrap,
+                    **client_config(self.settings),
                     enable_auto_commit=False,
                     isolation_level="read_uncommitted",
                     request_timeout_ms=int(PROBE_TIMEOUT * 1000) + 1000,

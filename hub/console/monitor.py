@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub import topics
 from hub.console.kafka_ops import PROBE_TIMEOUT, KafkaOps, LagRow, topic_partitions
 from hub.console.stats import FlowEvent, FlowStats
-from hub.kafka import record_limit
+from hub.kafka import client_config, record_limit
 from hub.metrics import OpsMetrics
 from hub.settings import Settings
 from hub.store.log import SignatureLog
@@ -172,7 +172,7 @@ class Monitor:
     async def _tail_once(self) -> None:
         s = self.settings
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap,
+            **client_config(s),
             isolation_level="read_committed",
             enable_auto_commit=False,
             max_partition_fetch_bytes=record_limit(s),

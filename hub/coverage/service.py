@@ -27,7 +27,7 @@ from hub.coverage.periods import load_timezone
 from hub.coverage.store import CoverageStore
 from hub.directory import Directory, follow_directory, load_directory_file
 from hub.errors import BrokerUnavailableError, HubError
-from hub.kafka import TopicAdmin, consumer_config
+from hub.kafka import TopicAdmin, client_config, consumer_config
 from hub.settings import Settings
 from schemas.directory import Agency
 from schemas.events import VerdictEvent
@@ -71,7 +71,7 @@ class CoverageService:
             raise BrokerUnavailableError(s.kafka_bootstrap, str(exc)) from None
         self._directory_task = asyncio.create_task(
             follow_directory(
-                s.kafka_bootstrap, self._directory, self._on_directory, self._stop_directory
+                client_config(s), self._directory, self._on_directory, self._stop_directory
             )
         )
 

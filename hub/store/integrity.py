@@ -7,7 +7,8 @@ back (e.g. with superuser SQL and the triggers disabled):
    (an edited column shows here);
 2. ``seq`` must run 0, 1, 2 … without gaps or repeats (a deleted or inserted
    row shows here), and each row's recipients must match ``log_recipients``;
-3. every checkpoint's signature must verify with the hub certificate, and the
+3. every checkpoint's signature must verify with the hub certificate whose key ID
+   it names (several certificates after a hub key rotation), and the
    root of the first ``tree_size`` *recomputed* leaves must equal its root
    (a row rewritten together with its leaf hash shows here, located between
    the previous good checkpoint and this one).
@@ -16,19 +17,39 @@ back (e.g. with superuser SQL and the triggers disabled):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
 from cryptography import x509
 from sqlalchemy import select
 
 from hub.store.log import IntegrityReport, SignatureLog, row_to_entry
 from hub.store.schema import log_entries, log_recipients
-from signing.checkpoint import SignedCheckpoint
+from signing.checkpoint import SignedCheckpoint, key_id
 from signing.errors import SigningError
 from signing.merkle import leaf_hash, root_hash
 
 
-async def verify_integrity(log: SignatureLog, hub_cert: x509.Certificate) -> IntegrityReport:
-    """Check the whole log; the report names the first divergence of each kind."""
+def _signer_cert(signed: SignedCheckpoint, certs: Sequence[x509.Certificate]) -> x509.Certificate:
+    """The certificate whose key ID the checkpoint names; the first one when none does."""
+    for cert in certs:
+        public_key = cert.public_key()
+        try:
+            if key_id(signed.signer_name, public_key) == signed.key_id:  # type: ignore[arg-type]
+                return cert
+        except (TypeError, ValueError):  # a key type that cannot sign checkpoints
+            continue
+    return certs[0]  # verify() then says which key ID was expected
+
+
+async def verify_integrity(
+    log: SignatureLog, hub_cert: x509.Certificate | Sequence[x509.Certificate]
+) -> IntegrityReport:
+    """Check the whole log; the report names the first divergence of each kind.
+
+    ``hub_cert``: the hub certificate, or all of them after key rotations — each
+    checkpoint is verified with the one whose key ID it carries.
+    """
+    certs = [hub_cert] if isinstance(hub_cert, x509.Certificate) else list(hub_cert)
     report = IntegrityReport()
     leaves: list[bytes] = []
     async with log.engine.connect() as conn:
@@ -61,7 +82,7 @@ async def verify_integrity(log: SignatureLog, hub_cert: x509.Certificate) -> Int
     for cp in await log.checkpoints():
         try:
             signed = SignedCheckpoint.from_text(cp.note)
-            signed.verify(hub_cert)
+            signed.verify(_signer_cert(signed, certs))
         except SigningError as exc:
             report.problems.append(f"checkpoint at size {cp.tree_size}: {exc.message}")
             continue

@@ -204,6 +204,7 @@ async def test_console_in_chromium(served: Served, pki: DemoPKI, kafka_bootstrap
         )
         await page.reload()
         assert await page.text_content("h1") == "Message flow"
+        await page.screenshot(path=str(ARTIFACTS / "console-en.png"))
         await page.goto(f"{url}/console/rejected")
         assert await page.text_content("h1") == "Rejected queue"
         await page.click('a[data-lang-switch="vi"]')
