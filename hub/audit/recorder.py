@@ -35,7 +35,7 @@ class AuditRecorder:
     """Keeps the signature log in step with ``edoc.events``."""
 
     def __init__(
-        self, settings: Settings, signature_log: SignatureLog, *, batch: int = 500
+        self, settings: Settings, signature_log: SignatureLog, *, batch: int = 2000
     ) -> None:
         if settings.hub_key is None:
             raise HubError("the hub key is needed to sign checkpoints", hint="set EDOC_HUB_KEY")
