@@ -26,13 +26,15 @@ from schemas.header import (
     DocSigner,
     DocumentCode,
     DocumentMeta,
+    Header,
+    Kind,
     Promulgation,
     RegisterInfo,
     StatusCode,
 )
 from schemas.package import Package, b64url_decode, b64url_encode
 from signing.pki import DemoPKI
-from signing.signer import Signer
+from signing.signer import Signer, build_package
 
 SUBJECTS = [
     "V/v báo cáo kết quả cải cách hành chính",
@@ -44,6 +46,8 @@ SUBJECTS = [
 ]
 DOC_TYPES = ["Công văn", "Quyết định", "Kế hoạch", "Thông báo", "Báo cáo", "Tờ trình"]
 BAD_KINDS = ("tampered", "wrong_signer", "unknown_recipient", "secret", "replay", "stale")
+#: Bad actors that need certificates prepared before the hub loads its CRLs.
+CERT_BAD_KINDS = ("expired_cert", "revoked_cert")
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,11 @@ class SimStats:
         return sum(self.sent.values())
 
 
-def _pdf(title: str) -> bytes:
+def _pdf(title: str, size: int = 0) -> bytes:
     body = f"BT /F1 14 Tf 72 720 Td ({title.encode('ascii', 'replace').decode()}) Tj ET".encode()
-    return b"%PDF-1.4\n% edoc-hub simulator\n" + body + b"\n%%EOF\n"
+    # Scanned official documents are tens to hundreds of KB; pad to a realistic size.
+    padding = b"%" + b"0" * max(0, size - len(body) - 40) + b"\n" if size else b""
+    return b"%PDF-1.4\n% edoc-hub simulator\n" + body + b"\n" + padding + b"%%EOF\n"
 
 
 class Simulator:
@@ -105,6 +111,8 @@ class Simulator:
                 auth=auth,
             )
         self.hub_code = hub_code
+        self.pki = pki
+        self.bad_signers: dict[str, tuple[str, Signer]] = {}  # kind -> (agency, signer)
         # (id, sender, recipient, when sent): statuses answer documents sent a while ago,
         # so the hub has accepted them before the answer arrives.
         self.accepted: list[tuple[uuid.UUID, str, str, float]] = []
@@ -113,6 +121,19 @@ class Simulator:
         self.journal: list[tuple[str, bytes]] = []
         self.sent_raw: list[bytes] = []
         self.stats = SimStats()
+
+    def prepare_bad_certificates(self) -> None:
+        """An expired and a revoked certificate for two agencies. Call before the hub starts,
+        so the CRL it loads already lists the revoked one."""
+        now = datetime.now(UTC)
+        a, b = self.agencies[0], self.agencies[1]
+        # Expired a few minutes ago (beyond the clock skew), issued while the CA was valid.
+        key, chain = self.pki.issue_extra(
+            a.code, a.name, not_before=now - timedelta(minutes=9), lifetime=timedelta(minutes=2)
+        )
+        self.bad_signers["expired_cert"] = (a.code, Signer(key, chain))
+        key, chain = self.pki.issue_extra(b.code, b.name, revoked_at=now - timedelta(minutes=5))
+        self.bad_signers["revoked_cert"] = (b.code, Signer(key, chain))
 
     async def close(self) -> None:
         """Close every connection."""
@@ -145,10 +166,11 @@ class Simulator:
         others = [a.code for a in self.agencies if a.code != sender]
         recipients = to or self.rng.sample(others, k=self.rng.randint(1, min(3, len(others))))
         subject = self.rng.choice(SUBJECTS)
+        size = int(self.rng.lognormvariate(11.0, 0.8))  # median ≈ 60 KB, a few hundred KB
         raw = self.clients[sender].document(
             recipients,
             self._meta(subject, classification),
-            {"van-ban.pdf": _pdf(subject)},
+            {"van-ban.pdf": _pdf(subject, min(size, 2_000_000))},
             sent_at=sent_at,
         )
         return sender, raw, recipients
@@ -157,10 +179,14 @@ class Simulator:
         """One package to submit and its kind label."""
         roll = self.rng.random()
         if roll < self.bad_share:
-            return self._bad(self.rng.choice(BAD_KINDS))
+            return self._bad(self.rng.choice(BAD_KINDS + tuple(self.bad_signers)))
         settled = [a for a in self.accepted if time.monotonic() - a[3] > self.status_delay]
         if roll < self.bad_share + 0.25 and settled:
             mid, sender, recipient, _ = self.rng.choice(settled)
+            if self.rng.random() < 0.1:  # the sender asks a recipient to recall it
+                return "status", self.clients[sender].status(
+                    mid, recipient, StatusCode.RECALL_REQUESTED, description="Ban hành nhầm"
+                )
             code = self.rng.choice(
                 [StatusCode.ACCEPTED, StatusCode.PROCESSING, StatusCode.COMPLETED]
             )
@@ -174,6 +200,24 @@ class Simulator:
         return "document", raw
 
     def _bad(self, kind: str) -> tuple[str, bytes]:
+        if kind in self.bad_signers:
+            return self._bad_certificate(kind)
+        return self._bad_content(kind)
+
+    def _bad_certificate(self, kind: str) -> tuple[str, bytes]:
+        code, signer = self.bad_signers[kind]
+        others = [a.code for a in self.agencies if a.code != code]
+        header = Header(
+            message_id=uuid.uuid4(),
+            kind=Kind.DOCUMENT,
+            **{"from": code},
+            to=[self.rng.choice(others)],
+            sent_at=datetime.now(UTC).replace(microsecond=0),
+            document=self._meta(self.rng.choice(SUBJECTS)),
+        )
+        return f"bad:{kind}", build_package(header, {}, [signer]).to_bytes()
+
+    def _bad_content(self, kind: str) -> tuple[str, bytes]:
         if kind == "replay" and self.sent_raw:
             return "bad:replay", self.rng.choice(self.sent_raw)
         if kind == "secret":

@@ -197,8 +197,9 @@ async def _scenario(settings: Settings, pki: DemoPKI) -> None:
     )
 
 
-async def _simulate(settings: Settings, pki: DemoPKI, rate: float, stop: asyncio.Event) -> None:
-    """Background traffic from the directory's agencies until ``stop`` (bad actors included)."""
+def _simulator(settings: Settings, pki: DemoPKI) -> Simulator:
+    """Twelve agencies of the directory; its expired and revoked certificates are made now,
+    before the hub loads the CRL."""
     members = [
         SimAgency(a.code, a.name)
         for a in load_directory_file(settings.directory_file)
@@ -211,6 +212,12 @@ async def _simulate(settings: Settings, pki: DemoPKI, rate: float, stop: asyncio
         hub_code=settings.hub_code,
         auth=connector_auth(settings),
     )
+    sim.prepare_bad_certificates()
+    return sim
+
+
+async def _simulate(sim: Simulator, rate: float, stop: asyncio.Event) -> None:
+    """Background traffic until ``stop`` (bad actors included)."""
     try:
         await sim.send_register_reports(datetime.now(UTC).strftime("%Y-%m"))
         while not stop.is_set():
@@ -229,6 +236,7 @@ async def run_demo(settings: Settings, stop: asyncio.Event, simulate_rate: float
     for code, name in (SENDER, RECIPIENT):
         if not pki.agency(code).cert.exists():
             pki.issue(code, name)
+    sim = _simulator(settings, pki) if simulate_rate > 0 else None
     pki.write_crls()  # fresh CRLs every run, so revocation checks pass fail-closed
     settings = settings.model_copy(
         update={
@@ -257,7 +265,8 @@ async def run_demo(settings: Settings, stop: asyncio.Event, simulate_rate: float
             _out.print(
                 f"Simulated agencies send ~{simulate_rate:g} packages/s (some deliberately bad)."
             )
-            sim_task = asyncio.create_task(_simulate(settings, pki, simulate_rate, stop))
+            assert sim is not None  # noqa: S101 -- made above when simulate_rate > 0
+            sim_task = asyncio.create_task(_simulate(sim, simulate_rate, stop))
         _out.print("The hub keeps running. Press [bold]Ctrl-C[/] to stop everything.")
         await stop.wait()
         if simulate_rate > 0:

@@ -137,6 +137,9 @@ class RouterService:
         consumer = self._consumer
         if consumer is None:
             return
+        # First, before any await: records the consumer hands out while we set up
+        # (it starts fetching at once) belong to the new generation and are re-read.
+        self._generation += 1
         for tp in sorted(assigned, key=lambda t: t.partition):
             if tp not in self._producers:
                 producer = AIOKafkaProducer(
@@ -146,7 +149,6 @@ class RouterService:
                 # its transaction, so the committed offset read below is stable.
                 await producer.start()
                 self._producers[tp] = producer
-        self._generation += 1
         # Acceptances committed by the previous owners are now visible: read them.
         await self.index.catch_up()
         for tp in assigned:
@@ -208,6 +210,8 @@ class RouterService:
         consumer = self._client()
         producer = self._producers.get(tp)
         if producer is None or tp not in consumer.assignment():
+            if tp in consumer.assignment():  # still ours, being set up: read them again
+                consumer.seek(tp, max(records[0].offset, self._done(tp) + 1))
             return  # revoked while this batch was fetched: its new owner routes it
         done = self._done(tp)
         records = [r for r in records if r.offset > done]  # never decide a record twice

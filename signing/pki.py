@@ -297,6 +297,43 @@ class DemoPKI:
         self._save_state(state)
         return dest
 
+    def issue_extra(
+        self,
+        code: str,
+        name: str,
+        *,
+        not_before: datetime | None = None,
+        lifetime: timedelta = timedelta(days=365),
+        revoked_at: datetime | None = None,
+    ) -> tuple[SigningKey, list[x509.Certificate]]:
+        """A second certificate for ``code`` kept in memory (the agency's files are untouched).
+
+        For simulating bad actors: an expired one (a short ``lifetime`` that has
+        passed) or a revoked one (``revoked_at``; the CRL is re-signed).
+        """
+        self._require()
+        inter = load_cert_chain(self.root / "issuing-ca.pem")[0]
+        inter_key = load_private_key(self.root / "issuing-ca.key.pem")
+        key = generate_key("ec")
+        start = not_before or datetime.now(UTC) - timedelta(minutes=10)
+        cert = make_certificate(
+            subject=agency_name(code, name),
+            key=key,
+            issuer=inter,
+            issuer_key=inter_key,
+            ca=False,
+            not_before=start,
+            not_after=start + lifetime,
+        )
+        if revoked_at is not None:
+            state = self._load_state()
+            state["revoked"][format(cert.serial_number, "x")] = revoked_at.replace(
+                microsecond=0
+            ).isoformat()
+            self._save_state(state)
+            self.write_crls()
+        return key, [cert, inter]
+
     def revoke(self, code: str, *, at: datetime | None = None) -> int:
         """Revoke the current certificate of ``code`` and re-sign the CRL; returns the serial."""
         self._require()

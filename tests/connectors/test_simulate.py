@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from connectors.simulate import BAD_KINDS, SimAgency, Simulator
+from connectors.simulate import BAD_KINDS, CERT_BAD_KINDS, SimAgency, Simulator
 from hub import topics
 from schemas.package import package_sha256
 from signing.pki import DemoPKI
@@ -27,6 +27,8 @@ EXPECTED = {
     "bad:secret": ["classified"],
     "bad:replay": ["duplicate"],
     "bad:stale": ["stale"],
+    "bad:expired_cert": ["cert_expired"],
+    "bad:revoked_cert": ["cert_revoked"],
 }
 
 
@@ -37,21 +39,27 @@ async def test_every_simulated_kind_gets_its_verdict(kafka_bootstrap: str, pki: 
         SimAgency(C, "Sở Tài chính"),
         SimAgency("000.00.04.H49", "Sở Kế hoạch và Đầu tư"),
     ]
-    sim = Simulator(pki, agencies, kafka_bootstrap, hub_code=HUB, bad_share=0.3, seed=7)
+    sim = Simulator(pki, agencies, kafka_bootstrap, hub_code=HUB, bad_share=0.35, seed=7)
+    sim.prepare_bad_certificates()  # before the router loads the CRLs
     async with running_router(router_settings(kafka_bootstrap, pki)):
         await sim.send_register_reports("2026-11")
-        await sim.run(rate=25, duration=6)
+        await sim.run(rate=15, duration=5)
         wanted = {package_sha256(raw): kind for kind, raw in sim.journal}
         verdicts: dict[str, list[str]] = {}
-        async with asyncio.timeout(60):
-            while len(verdicts) < len(wanted):
-                for raw in await read_topic(kafka_bootstrap, topics.EVENTS, quiet=0.5):
-                    e = json.loads(raw)
-                    if e["package_sha256"] in wanted:
-                        verdicts[e["package_sha256"]] = e["reasons"]
+        try:
+            async with asyncio.timeout(120):
+                while len(verdicts) < len(wanted):
+                    for raw in await read_topic(kafka_bootstrap, topics.EVENTS, quiet=0.5):
+                        e = json.loads(raw)
+                        if e["package_sha256"] in wanted:
+                            verdicts[e["package_sha256"]] = e["reasons"]
+        except TimeoutError:
+            missing = Counter(k for sha, k in wanted.items() if sha not in verdicts)
+            raise AssertionError(f"no verdict for: {dict(missing)}") from None
     await sim.close()
     kinds = Counter(wanted.values())
-    assert {f"bad:{k}" for k in BAD_KINDS} <= kinds.keys(), f"every bad actor appears: {kinds}"
+    every = {f"bad:{k}" for k in (*BAD_KINDS, *CERT_BAD_KINDS)}
+    assert every <= kinds.keys(), f"every bad actor appears: {kinds}"
     assert kinds["status"] > 0 and kinds["document"] > 0 and kinds["register"] == 4
     for sha, kind in wanted.items():
         assert verdicts[sha] == EXPECTED[kind], f"{kind}: {verdicts[sha]}"
