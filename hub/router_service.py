@@ -39,10 +39,12 @@ from hub.errors import BrokerUnavailableError, HubError
 from hub.index import MessageIndex
 from hub.kafka import TopicAdmin, client_config, consumer_config, producer_config
 from hub.metrics import observe_decision
+from hub.reprocess import read_ticket
 from hub.router import Decision, Router
 from hub.settings import Settings
 from schemas.directory import Agency
 from schemas.events import SourceRecord
+from schemas.package import package_sha256
 from signing.signer import Signer
 from signing.verifier import Verifier
 
@@ -79,6 +81,8 @@ class RouterService:
             group=settings.router_group,
         )
         self.routed = 0
+        signer = self.router.hub_signer
+        self._hub_cert = signer.chain[0] if signer is not None else None
         self._consumer: AIOKafkaConsumer | None = None
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
         # Held while a batch is routed; a rebalance waits for it before giving partitions up.
@@ -259,6 +263,14 @@ class RouterService:
 
     def _decide(self, rec: ConsumerRecord) -> Decision:
         received_at = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
+        ticket = next((v for k, v in rec.headers or () if k == topics.H_REPROCESS_TICKET), None)
+        if ticket is not None and isinstance(rec.value, bytes) and self._hub_cert is not None:
+            # An operator re-submitted a refused package: freshness is judged against
+            # when it first arrived, if (and only if) the hub itself vouches for that.
+            first = read_ticket(
+                ticket.decode(errors="replace"), self._hub_cert, package_sha256(rec.value)
+            )
+            received_at = first or received_at
         source = SourceRecord(topic=rec.topic, partition=rec.partition, offset=rec.offset)
         raw = rec.value if isinstance(rec.value, bytes) else b""
         started = time.perf_counter()

@@ -30,6 +30,8 @@ H_REF_MESSAGE_ID = "edoc-ref-message-id"
 # Set on a package an operator submitted again from edoc.rejected (who, and which record).
 H_REPROCESS_OF = "edoc-reprocess-of"
 H_REPROCESSED_BY = "edoc-reprocessed-by"
+#: The hub-signed original receive time of a reprocessed package (hub/reprocess.py).
+H_REPROCESS_TICKET = "edoc-reprocess-ticket"
 
 
 def inbox(agency_code: str) -> str:

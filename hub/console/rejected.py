@@ -27,9 +27,11 @@ from hub import topics
 from hub.console.kafka_ops import topic_partitions
 from hub.errors import BrokerUnavailableError, HubError
 from hub.kafka import TopicAdmin, consumer_config, producer_config
+from hub.reprocess import make_ticket
 from hub.settings import Settings
 from hub.store.tokens import TokenInfo
 from schemas.package import b64url_decode
+from signing.keys import load_private_key
 
 #: How long reading the queue may take before the broker counts as unavailable.
 READ_TIMEOUT = 10.0
@@ -281,6 +283,12 @@ class RejectedQueue:
         ]
         if item.message_id:
             headers.append((topics.H_MESSAGE_ID, item.message_id.encode()))
+        if self.settings.hub_key is not None and item.package_sha256:
+            # Vouch for the original receive time, so a late reprocess is not `stale`.
+            ticket = make_ticket(
+                load_private_key(self.settings.hub_key), item.package_sha256, item.at
+            )
+            headers.append((topics.H_REPROCESS_TICKET, ticket.encode()))
         key = (item.sender or "unknown").encode()
         async with self._lock:
             try:

@@ -33,6 +33,8 @@ def hub_settings(kafka_bootstrap: str, pki: DemoPKI, tmp_path: Path) -> Settings
         update={
             "database_url": f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}",
             "monitor_poll_seconds": 0.5,
+            # Short, so the reprocess test can outwait it (the hub's ticket must carry it).
+            "freshness_seconds": 10,
         }
     )
 
@@ -171,6 +173,7 @@ async def test_an_operator_reprocesses_a_refused_package_after_the_directory_lea
     )
     await publish_agencies(kafka_bootstrap, [agency])
     await eventually(lambda: router.directory.is_active(new))
+    await asyncio.sleep(11)  # past the freshness window: only the hub's ticket avoids `stale`
     done = await hub.client.post(url, headers=hub.bearer("operator"))
     assert done.status_code == 202, done.text
     action = done.json()
@@ -187,6 +190,9 @@ async def test_an_operator_reprocesses_a_refused_package_after_the_directory_lea
     resubmitted = [h for v, h in await read_all(kafka_bootstrap, topics.SUBMIT) if v == raw]
     assert any(h.get(topics.H_REPROCESS_OF) == item["ref"] for h in resubmitted)
     assert any("test operator" in h.get(topics.H_REPROCESSED_BY, "") for h in resubmitted)
+    assert all(
+        h.get(topics.H_REPROCESS_TICKET) for h in resubmitted if h.get(topics.H_REPROCESS_OF)
+    )
     actions = [json.loads(v) for v, _ in await read_all(kafka_bootstrap, topics.OPERATIONS)]
     assert any(a["target"] == item["ref"] and a["action"] == "reprocess" for a in actions)
     listed = (await hub.client.get("/api/v1/ops/rejected", headers=hub.bearer("auditor"))).json()
