@@ -31,6 +31,7 @@ from hub.errors import BrokerUnavailableError
 from hub.localkafka import LocalKafka, wait_for_broker
 from hub.settings import get_settings
 from schemas.errors import EdocError
+from tests._ci import unavailable
 
 ENV_BOOTSTRAP = "EDOC_TEST_KAFKA_BOOTSTRAP"
 
@@ -63,9 +64,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def broker_unavailable(reason: str) -> NoReturn:
     """Fail on CI, skip elsewhere: a developer without Java can still run the rest."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"Kafka broker unavailable: {reason}", pytrace=False)
-    pytest.skip(f"Kafka broker unavailable: {reason}")
+    unavailable("Kafka broker", reason)
 
 
 def free_port() -> int:

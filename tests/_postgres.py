@@ -62,6 +62,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from tests._ci import unavailable
+
 ENV_URL = "EDOC_TEST_POSTGRES_URL"
 
 ADMIN_ROLE = "edoc_admin"
@@ -119,9 +121,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def postgres_unavailable(reason: str) -> NoReturn:
     """Fail on CI, skip elsewhere: a developer without PostgreSQL can still run the rest."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"PostgreSQL unavailable: {reason}", pytrace=False)
-    pytest.skip(f"PostgreSQL unavailable: {reason}")
+    unavailable("PostgreSQL", reason)
 
 
 class PostgresUnavailableError(Exception):

@@ -10,16 +10,15 @@ need them skip (fail on CI), like the Kafka tests.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, NoReturn
 
-import pytest
 import yaml
 
 from hub.settings import REPO_ROOT, get_settings
+from tests._ci import unavailable as ci_unavailable
 
 POM = REPO_ROOT / "deploy" / "k8s" / "schemas" / "pom.xml"
 #: CRD generator arguments: the kinds deploy/k8s uses, served as v1beta2.
@@ -33,10 +32,8 @@ VERSION = "v1beta2"
 
 
 def unavailable(reason: str) -> NoReturn:
-    """Fail on CI, skip elsewhere (as tests/_kafka.py does for the broker)."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"Strimzi CRD schemas unavailable: {reason}", pytrace=False)
-    pytest.skip(f"Strimzi CRD schemas unavailable: {reason}")
+    """Fail on CI, skip elsewhere (tests/_ci.py)."""
+    ci_unavailable("Strimzi CRD schemas", reason)
 
 
 def _run(cmd: list[str], cwd: Path) -> None:

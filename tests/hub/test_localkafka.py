@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from hub.errors import BrokerUnavailableError, KafkaLauncherError
 from hub.localkafka import LocalKafka, broker_message_max_bytes, new_cluster_id, wait_for_broker
+from tests._ci import unavailable
 from tests._kafka import broker_unavailable, free_port, make_test_broker
 
 
@@ -128,7 +129,7 @@ def test_missing_maven_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_maven_failure_shows_its_output(tmp_path: Path) -> None:
     if shutil.which("mvn") is None:
-        pytest.skip("mvn not installed")
+        unavailable("Maven", "mvn not on PATH")
     deploy = tmp_path / "deploy"
     deploy.mkdir()
     (deploy / "pom.xml").write_text("<project>not a pom</project>")

@@ -30,6 +30,7 @@ from connectors.simulate import SimAgency, Simulator
 from hub.serve import SERVICES, serve
 from hub.settings import Settings
 from signing.pki import DemoPKI
+from tests._ci import unavailable
 from tests._kafka import free_port
 from tests.conftest import HUB, A, B, C
 from tests.hub.api.console_tools import make_role_tokens
@@ -60,9 +61,7 @@ RATE_ABOVE_ZERO = "(id) => Number(document.getElementById(id).textContent.replac
 
 def browser_unavailable(reason: str) -> NoReturn:
     """Fail on CI, skip elsewhere."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"headless Chromium unavailable: {reason}", pytrace=False)
-    pytest.skip(f"headless Chromium unavailable: {reason}")
+    unavailable("headless Chromium", reason)
 
 
 def playwright_api() -> Any:
