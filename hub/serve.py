@@ -8,8 +8,10 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
+from typing import Protocol
 
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.api.app import create_app
 from hub.audit.recorder import AuditRecorder
@@ -43,51 +45,55 @@ def build_verifier(settings: Settings) -> Verifier:
     )
 
 
-async def _router(settings: Settings, stop: asyncio.Event) -> None:
-    router = RouterService(settings, build_verifier(settings))
-    await router.start()
+class _Service(Protocol):
+    async def start(self) -> None: ...
+    async def run(self, stop: asyncio.Event) -> None: ...
+    async def stop(self) -> None: ...
+
+
+async def _run(name: str, service: _Service, stop: asyncio.Event) -> None:
+    """Start, run until ``stop``, always stop."""
+    await service.start()
     try:
-        await router.run(stop)
+        await service.run(stop)
     finally:
-        await router.stop()
-        log.info("router stopped after routing %d packages", router.routed)
+        await service.stop()
+        log.info("%s stopped", name)
+
+
+async def _router(settings: Settings, stop: asyncio.Event) -> None:
+    await _run("router", RouterService(settings, build_verifier(settings)), stop)
+
+
+async def _with_database(
+    settings: Settings,
+    stop: asyncio.Event,
+    name: str,
+    make: Callable[[AsyncEngine], _Service],
+) -> None:
+    """A service that writes the database: migrate first, dispose of the engine last."""
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate(engine, app_role=settings.database_app_role)
+        await _run(name, make(engine), stop)
+    finally:
+        await engine.dispose()
 
 
 async def _audit(settings: Settings, stop: asyncio.Event) -> None:
-    engine = make_engine(settings.database_url)
-    await migrate(engine, app_role=settings.database_app_role)
-    recorder = AuditRecorder(settings, SignatureLog(engine))
-    await recorder.start()
-    try:
-        await recorder.run(stop)
-    finally:
-        await recorder.stop()
-        await engine.dispose()
+    await _with_database(
+        settings, stop, "audit recorder", lambda e: AuditRecorder(settings, SignatureLog(e))
+    )
 
 
 async def _coverage(settings: Settings, stop: asyncio.Event) -> None:
-    engine = make_engine(settings.database_url)
-    await migrate(engine, app_role=settings.database_app_role)
-    service = CoverageService(settings, CoverageStore(engine))
-    await service.start()
-    try:
-        await service.run(stop)
-    finally:
-        await service.stop()
-        await engine.dispose()
-        log.info("coverage stopped after %d events", service.seen)
+    await _with_database(
+        settings, stop, "coverage", lambda e: CoverageService(settings, CoverageStore(e))
+    )
 
 
 async def _lifecycle(settings: Settings, stop: asyncio.Event) -> None:
-    engine = make_engine(settings.database_url)
-    await migrate(engine, app_role=settings.database_app_role)
-    service = LifecycleService(settings, engine)
-    await service.start()
-    try:
-        await service.run(stop)
-    finally:
-        await service.stop()
-        await engine.dispose()
+    await _with_database(settings, stop, "lifecycle", lambda e: LifecycleService(settings, e))
 
 
 class _Server(uvicorn.Server):
