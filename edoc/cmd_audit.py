@@ -84,7 +84,6 @@ def query(
     fmt: Annotated[Format, typer.Option("--format", help="table | json | csv")] = Format.TABLE,
 ) -> None:
     """Entries of the signature log matching every filter, oldest first."""
-    number, notation = logstore.split_doc_code(doc_code)
     q = logstore.Query(
         agency=agency,
         role=role,
@@ -92,8 +91,7 @@ def query(
         until=until,
         verdict=verdict,
         reason=reason,
-        doc_number=number,
-        doc_notation=notation,
+        doc_code=doc_code,
         signer_serial=signer_serial,
         limit=limit,
     )

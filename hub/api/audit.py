@@ -127,7 +127,6 @@ async def query_entries(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> EntryPage:
     """Entries matching every filter given, oldest first, a page at a time."""
-    number, notation = logstore.split_doc_code(doc_code)
     q = logstore.Query(
         agency=agency,
         role=role,
@@ -135,8 +134,7 @@ async def query_entries(
         until=until,
         verdict=verdict,
         reason=reason,
-        doc_number=number,
-        doc_notation=notation,
+        doc_code=doc_code,
         signer_serial=signer_serial,
         after_seq=_decode_cursor(cursor),
         limit=limit + 1,

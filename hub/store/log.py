@@ -154,8 +154,7 @@ class Query:
     until: datetime | None = None
     verdict: str | None = None
     reason: str | None = None
-    doc_number: str | None = None
-    doc_notation: str | None = None
+    doc_code: str | None = None  # "number/notation", e.g. "166/QĐ-UBND"
     signer_serial: str | None = None
     after_seq: int = -1
     limit: int = 100
@@ -264,10 +263,11 @@ class SignatureLog:
             conds.append(c.verdict == q.verdict)
         if q.reason:
             conds.append(c.reasons.like(f'%"{q.reason}"%'))
-        if q.doc_number:
-            conds.append(c.doc_number == q.doc_number)
-        if q.doc_notation:
-            conds.append(c.doc_notation == q.doc_notation)
+        number, notation = split_doc_code(q.doc_code)
+        if number:
+            conds.append(c.doc_number == number)
+        if notation:
+            conds.append(c.doc_notation == notation)
         if q.signer_serial:
             conds.append(c.signer_serial == q.signer_serial.lower())
         stmt = select(log_entries).where(and_(*conds)).order_by(c.seq).limit(q.limit)

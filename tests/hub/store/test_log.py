@@ -202,6 +202,12 @@ async def test_queries_filter_and_paginate(backend: Backend, make_events: Events
     assert {e.seq for e in await backend.log.query(Query(signer_serial=serial, limit=1000))} == {
         e.seq for e in every if e.signer_serial == serial
     }
+    by_code = await backend.log.query(Query(doc_code="12/SNV-VP", limit=1000))
+    assert {e.seq for e in by_code} == {
+        e.seq for e in every if (e.doc_number, e.doc_notation) == ("12", "SNV-VP")
+    }
+    assert by_code, "the test documents carry 12/SNV-VP"
+    assert await backend.log.query(Query(doc_code="13/SNV-VP", limit=1000)) == []
     # Pages of 4 cover everything once, in order.
     seen: list[int] = []
     after = -1
