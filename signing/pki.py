@@ -258,6 +258,35 @@ class DemoPKI:
             key_usage=key_usage,
         )
 
+    def _leaf(
+        self,
+        code: str,
+        name: str,
+        key: SigningKey,
+        *,
+        not_before: datetime | None,
+        lifetime: timedelta,
+        key_usage: frozenset[str] = DOC_SIGNING_USAGE,
+    ) -> tuple[x509.Certificate, x509.Certificate]:
+        """A document-signing certificate for ``code`` and the issuing CA that signed it."""
+        self._require()
+        inter = load_cert_chain(self.root / "issuing-ca.pem")[0]
+        inter_key = load_private_key(self.root / "issuing-ca.key.pem")
+        base = self._load_state().get("crl_base_url")
+        start = not_before or datetime.now(UTC) - timedelta(minutes=10)
+        cert = make_certificate(
+            subject=agency_name(code, name),
+            key=key,
+            issuer=inter,
+            issuer_key=inter_key,
+            ca=False,
+            not_before=start,
+            not_after=start + lifetime,
+            key_usage=key_usage,
+            crl_url=f"{base.rstrip('/')}/issuing-ca.crl" if base else None,
+        )
+        return cert, inter
+
     def _issue(
         self,
         code: str,
@@ -271,28 +300,20 @@ class DemoPKI:
         not_before: datetime | None = None,
         key_usage: frozenset[str] = DOC_SIGNING_USAGE,
     ) -> IssuedCert:
-        self._require()
-        inter = load_cert_chain(self.root / "issuing-ca.pem")[0]
-        inter_key = load_private_key(self.root / "issuing-ca.key.pem")
-        state = self._load_state()
-        base = state.get("crl_base_url")
         key = generate_key(key_type, rsa_bits=rsa_bits, curve=curve)
-        start = not_before or datetime.now(UTC) - timedelta(minutes=10)
-        cert = make_certificate(
-            subject=agency_name(code, name),
-            key=key,
-            issuer=inter,
-            issuer_key=inter_key,
-            ca=False,
-            not_before=start,
-            not_after=start + timedelta(days=days),
+        cert, inter = self._leaf(
+            code,
+            name,
+            key,
+            not_before=not_before,
+            lifetime=timedelta(days=days),
             key_usage=key_usage,
-            crl_url=f"{base.rstrip('/')}/issuing-ca.crl" if base else None,
         )
         dest.cert.parent.mkdir(parents=True, exist_ok=True)
         self._write(dest.cert, certs_to_pem([cert]))
         self._write(dest.key, key_to_pem(key))
         self._write(dest.chain, certs_to_pem([cert, inter]))
+        state = self._load_state()
         state["agencies"][code] = format(cert.serial_number, "x")
         self._save_state(state)
         return dest
@@ -311,20 +332,8 @@ class DemoPKI:
         For simulating bad actors: an expired one (a short ``lifetime`` that has
         passed) or a revoked one (``revoked_at``; the CRL is re-signed).
         """
-        self._require()
-        inter = load_cert_chain(self.root / "issuing-ca.pem")[0]
-        inter_key = load_private_key(self.root / "issuing-ca.key.pem")
         key = generate_key("ec")
-        start = not_before or datetime.now(UTC) - timedelta(minutes=10)
-        cert = make_certificate(
-            subject=agency_name(code, name),
-            key=key,
-            issuer=inter,
-            issuer_key=inter_key,
-            ca=False,
-            not_before=start,
-            not_after=start + lifetime,
-        )
+        cert, inter = self._leaf(code, name, key, not_before=not_before, lifetime=lifetime)
         if revoked_at is not None:
             state = self._load_state()
             state["revoked"][format(cert.serial_number, "x")] = revoked_at.replace(
