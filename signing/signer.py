@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import pybase64
 from cryptography import x509
 
 from schemas.header import AttachmentRef, Header
@@ -105,7 +105,7 @@ def build_package(
         header=b64url_encode(header_bytes),
         signatures=[s.sign(header_bytes) for s in signers],
         attachments=[
-            AttachmentContent(id=k, content=base64.b64encode(v).decode())
+            AttachmentContent(id=k, content=pybase64.b64encode(v).decode())
             for k, v in attachments.items()
         ],
     )

@@ -3,12 +3,13 @@
 Signing input is ``BASE64URL(protected) || "." || BASE64URL(header bytes)``;
 the transmitted value is ``PROTECTED..SIGNATURE`` (RFC 7515 Appendix F).
 
-Signing goes through joserfc; verification calls cryptography directly. Two
-implementations meeting in the middle catch encoding mistakes either one would
-make alone, and the verifier avoids joserfc's per-call key import, which cost
-more than the signature check itself. Every signer sends the same protected
-header (``alg`` + ``x5c``) with every package, so its decoding is cached by
-the exact segment text.
+Signing and verification both call cryptography directly (the hub signs a
+receipt for every inbox copy, and a JOSE library's per-call key import cost
+more than the signature itself). The tests cross-check both directions
+against joserfc, an independent implementation, so an encoding mistake made
+on both sides here cannot pass unnoticed. Every signer sends the same
+protected header (``alg`` + ``x5c``) with every package: it is built once per
+signer, and its decoding is cached by the exact segment text.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 from cryptography.hazmat.primitives.serialization import Encoding
-from joserfc import jws
-from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, RSAKey
 
-from schemas.package import b64url_decode
+from schemas.package import b64url_decode, b64url_encode
 from schemas.reasons import Reason
 from signing.certs import ParsedCert, parse_der
 from signing.errors import SignatureCheckError, SignerError
@@ -52,15 +53,6 @@ _REFUSED_PARAMS = ("crit", "b64")
 _MAX_PROTECTED = 32 * 1024
 
 
-class _Registry(jws.JWSRegistry):
-    # joserfc caps the protected header at 512 bytes; an x5c chain is several KiB.
-    max_header_length = _MAX_PROTECTED
-    max_payload_length = 16 * 1024 * 1024
-    max_signature_length = 2048
-
-
-_REGISTRY = _Registry(algorithms=list(ALLOWED_ALGS))
-
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -80,17 +72,38 @@ def sign(
     alg = alg or default_alg(key)
     if alg not in ALLOWED_ALGS:
         raise SignerError(f"JWS algorithm {alg} is not allowed", hint=f"use {ALLOWED_ALGS}")
+    head = _protected_segment(alg, tuple(chain))
+    signing_input = f"{head}.{b64url_encode(header_bytes)}".encode("ascii")
+    return f"{head}..{b64url_encode(_raw_signature(key, alg, signing_input))}"
+
+
+@lru_cache(maxsize=64)
+def _protected_segment(alg: str, chain: tuple[x509.Certificate, ...]) -> str:
+    """``BASE64URL(protected)``: the same for every signature of one signer, so built once."""
     protected = {
         "alg": alg,
         "x5c": [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in chain],
     }
-    jwk = RSAKey.import_key(key) if isinstance(key, rsa.RSAPrivateKey) else ECKey.import_key(key)
-    try:
-        value = jws.serialize_compact(protected, header_bytes, jwk, registry=_REGISTRY)
-    except (JoseError, ValueError) as exc:
-        raise SignerError(f"cannot sign with {alg}: {exc}") from None
-    head, _, sig = value.split(".")
-    return f"{head}..{sig}"
+    return b64url_encode(json.dumps(protected, separators=(",", ":")).encode())
+
+
+def _raw_signature(key: PrivateKey, alg: str, data: bytes) -> bytes:
+    """The JWS signature bytes (RFC 7518 §3): ECDSA as fixed-size ``R || S``, RSA as is."""
+    digest = _HASH_FOR[alg]()
+    if alg.startswith("ES"):
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != _CURVE_FOR[alg]:
+            raise SignerError(f"cannot sign with {alg}: the key is not on {_CURVE_FOR[alg]}")
+        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(digest)))
+        size = (key.curve.key_size + 7) // 8
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise SignerError(f"cannot sign with {alg}: the key is not an RSA key")
+    pad: padding.AsymmetricPadding = (
+        padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+        if alg == "PS256"
+        else padding.PKCS1v15()
+    )
+    return key.sign(data, pad, digest)
 
 
 def _fail(message: str, reason: Reason = Reason.BAD_SIGNATURE) -> SignatureCheckError:

@@ -6,7 +6,11 @@ import base64
 import json
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
+from joserfc import jws as joserfc_jws
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, RSAKey
 
 from schemas.package import b64url_decode, b64url_encode
 from schemas.reasons import Reason
@@ -151,3 +155,57 @@ def test_protected_header_is_decoded_once(spki: DemoPKI) -> None:
 def test_signer_refuses_disallowed_algorithm(spki: DemoPKI) -> None:
     with pytest.raises(SignerError, match="not allowed"):
         _sign(spki, SENDER, b"{}", alg="HS256")
+
+
+def test_signer_refuses_a_key_that_does_not_fit_the_algorithm(spki: DemoPKI) -> None:
+    with pytest.raises(SignerError, match="not an RSA key"):
+        _sign(spki, SENDER, b"{}", alg="RS256")
+    with pytest.raises(SignerError, match="secp384r1"):
+        _sign(spki, SENDER, b"{}", alg="ES384")
+
+
+# Cross-checks against joserfc, an independent JOSE implementation: both directions, every
+# algorithm, so a mistake this module makes on both its signing and its verifying side
+# (R||S layout, PSS salt, base64url, the signing input) still fails here.
+_ALGS = [(SENDER, "ES256"), (RSA_AGENCY, "RS256"), (RSA_AGENCY, "PS256"), (P384, "ES384")]
+
+
+class _Registry(joserfc_jws.JWSRegistry):
+    max_header_length = 32 * 1024  # joserfc's default (512) is smaller than an x5c chain
+
+
+def _jwk(pki: DemoPKI, code: str) -> ECKey | RSAKey:
+    key = load_private_key(pki.agency(code).key)
+    return RSAKey.import_key(key) if isinstance(key, rsa.RSAPrivateKey) else ECKey.import_key(key)
+
+
+@pytest.mark.parametrize(("code", "alg"), _ALGS)
+def test_joserfc_verifies_what_this_module_signs(spki: DemoPKI, code: str, alg: str) -> None:
+    data = header_for(code).to_json_bytes()
+    head, _, sig = _sign(spki, code, data, alg).split(".")
+    attached = f"{head}.{b64url_encode(data)}.{sig}"
+    registry = _Registry(algorithms=[alg])
+    obj = joserfc_jws.deserialize_compact(attached, _jwk(spki, code), registry=registry)
+    assert obj.payload == data
+    assert obj.protected["alg"] == alg
+    tampered = f"{head}.{b64url_encode(data + b' ')}.{sig}"
+    with pytest.raises(JoseError):
+        joserfc_jws.deserialize_compact(tampered, _jwk(spki, code), registry=registry)
+
+
+@pytest.mark.parametrize(("code", "alg"), _ALGS)
+def test_this_module_verifies_what_joserfc_signs(spki: DemoPKI, code: str, alg: str) -> None:
+    data = header_for(code).to_json_bytes()
+    chain = load_cert_chain(spki.agency(code).chain)
+    protected = {
+        "alg": alg,
+        "x5c": [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in chain],
+    }
+    value = joserfc_jws.serialize_compact(
+        protected, data, _jwk(spki, code), registry=_Registry(algorithms=[alg])
+    )
+    head, _, sig = value.split(".")
+    result = PROFILE.verify(f"{head}..{sig}", data)
+    assert result.problems == []
+    assert result.algorithm == alg
+    assert _reasons(f"{head}..{sig}", data + b" ") == [Reason.BAD_SIGNATURE]
