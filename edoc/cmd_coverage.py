@@ -83,7 +83,8 @@ def print_table(report: CoverageReport, console: Console) -> None:
         f"% with trend vs {report.previous_period}",
         caption="targets: "
         + ", ".join(f"{SHORT_TITLES[k]} {report.targets[k]:g}%" for k in INDICATORS)
-        + " · ? = unknown · docs = valid/electronic+paper",
+        + " · ? = unknown · docs = valid/electronic+paper"
+        + " · SHA-1 = valid documents with a weak SHA-1 signature (counted as signed)",
     )
     table.add_column("code", no_wrap=True)
     table.add_column("agency", overflow="ellipsis", no_wrap=True, max_width=34)
@@ -91,6 +92,7 @@ def print_table(report: CoverageReport, console: Console) -> None:
         table.add_column(SHORT_TITLES[key], justify="right", no_wrap=True)
     table.add_column("docs", no_wrap=True)
     table.add_column("bad sig.", justify="right")
+    table.add_column("SHA-1", justify="right")
     base = min((r.depth for r in report.rows), default=0)
     for row in report.rows:
         table.add_row(
@@ -99,6 +101,7 @@ def print_table(report: CoverageReport, console: Console) -> None:
             *(_cell(row.indicators[k]) for k in INDICATORS),
             _documents(row),
             str(sum(row.invalid_signatures.values()) or ""),
+            Text(str(row.counts.signed_weak), style="yellow") if row.counts.signed_weak else "",
         )
     console.print(table)
     if report.laggards:

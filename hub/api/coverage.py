@@ -75,6 +75,9 @@ def make_router(settings: Settings) -> APIRouter:
 
         A row is an agency with everything under it in the directory. Values are
         percentages; null means unknown (no traffic and no report), never 0 or 100.
+        ``counts.signed_weak`` are the valid documents whose signature was accepted
+        only because SHA-1 is allowed (``EDOC_XMLDSIG_ALLOW_SHA1``): counted as
+        signed, and shown apart so agencies can be moved off SHA-1.
         """
         return await _report(request, CoverageRequest(period, level, agency, laggards))
 

@@ -206,6 +206,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "cov.scanned": ("Văn bản được số hóa", "Documents scanned"),
     "cov.officials": ("Cán bộ xử lý trên hệ thống", "Officials on the system"),
     "cov.level4": ("Hồ sơ trực tuyến mức 4", "Level-4 online dossiers"),
+    "cov.signed_weak": ("Ký số SHA-1", "Signed with SHA-1"),
+    "cov.weak_note": (
+        "Văn bản ký số bằng thuật toán SHA-1 (yếu) chỉ được chấp nhận khi bật "
+        "EDOC_XMLDSIG_ALLOW_SHA1; vẫn được tính là đã ký số hợp lệ nhưng được đếm riêng "
+        "để các cơ quan chuyển sang SHA-256.",
+        "Documents signed with the weak SHA-1 algorithm are accepted only while "
+        "EDOC_XMLDSIG_ALLOW_SHA1 is on; they count as validly signed but are counted apart "
+        "so that agencies move to SHA-256.",
+    ),
     "cov.met": ("Đạt", "Met"),
     "cov.below": ("Chưa đạt", "Below"),
     # system

@@ -11,6 +11,11 @@ Per agency (numbers from ``PeriodData``, the agency's register report):
    Target 100 %.
 3–5. ``scanned``, ``officials``, ``level4`` = as reported. Targets 100, 100, 30 %.
 
+Documents accepted with a weak (SHA-1) signature — the hub accepted them, so
+they are valid and signed in (1) and (2) — are also counted apart
+(``signed_weak``, ``agencies_signing_weak``), so the province can see who still
+has to move off SHA-1.
+
 A row is an agency **with everything under it** (commune → district →
 province, unit → department → province). Counts are summed; the ratio (1) is
 recomputed from the sums; (2) is the share of agencies with traffic that
@@ -107,11 +112,13 @@ class Tally:
 
     documents: int = 0
     valid: int = 0
+    signed_weak: int = 0
     paper: int = 0
     secret: int = 0
     agencies: int = 0
     with_traffic: int = 0
     signing_ok: int = 0
+    signing_weak: int = 0
     reporting: int = 0
     unknown: int = 0
     invalid_signatures: Counter[str] = field(default_factory=Counter)
@@ -123,11 +130,13 @@ class Tally:
         for name in (
             "documents",
             "valid",
+            "signed_weak",
             "paper",
             "secret",
             "agencies",
             "with_traffic",
             "signing_ok",
+            "signing_weak",
             "reporting",
             "unknown",
         ):
@@ -150,11 +159,13 @@ class Tally:
         return Counts(
             documents=self.documents,
             valid=self.valid,
+            signed_weak=self.signed_weak,
             paper=self.paper,
             secret=self.secret,
             agencies=self.agencies,
             agencies_with_traffic=self.with_traffic,
             agencies_signing_ok=self.signing_ok,
+            agencies_signing_weak=self.signing_weak,
             agencies_reporting=self.reporting,
             agencies_unknown=self.unknown,
         )
@@ -176,6 +187,8 @@ def agency_tallies(data: PeriodData) -> tuple[dict[str, Tally], dict[str, Resolv
         t = Tally(agencies=1)
         if (docs := data.documents.get(code)) is not None:
             t.documents, t.valid, t.secret = docs.documents, docs.valid, docs.secret
+            t.signed_weak = docs.weak
+            t.signing_weak = int(docs.weak > 0)
         signature_failed = False
         for ref in refusals.get(code, []):
             signature_failed |= ref.signature

@@ -4,7 +4,9 @@ A verdict event (``schemas.events.VerdictEvent``) becomes at most:
 
 * an **activity** mark: its sender sent something on its local day;
 * a **document** fact (kind ``document`` only — statuses and register reports
-  are never documents), keyed by ``message_id``;
+  are never documents), keyed by ``message_id``; an accepted one is *weak* when
+  its report warns ``weak_algorithm`` (an RSA-SHA1 edXML signature accepted
+  only because ``EDOC_XMLDSIG_ALLOW_SHA1`` is set);
 * a **refusal** fact (verdict ``rejected``), keyed by the event id, with every
   reason code;
 * a **report** fact (kind ``register``, verdict ``ok``), keyed by
@@ -58,6 +60,10 @@ SIGNATURE_REASONS: frozenset[str] = frozenset(
 )
 
 
+#: Warnings on an accepted package that make it "signed, but weakly" (counted apart).
+WEAK_WARNINGS: frozenset[Reason] = frozenset({Reason.WEAK_ALGORITHM})
+
+
 def utc_text(moment: datetime) -> str:
     """Fixed-width UTC text (microseconds), so text order is time order on every backend."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -74,6 +80,8 @@ class DocumentFact:
     classified: bool
     reasons: tuple[str, ...]
     decided_at: str  # utc_text
+    #: Accepted with a weak signature (SHA-1 allowed by configuration); never set on a refusal.
+    weak: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +189,9 @@ def facts_from_event(event: VerdictEvent, tz: tzinfo) -> EventFacts | None:
             classified=secret or Reason.CLASSIFIED.value in reasons,
             reasons=() if ok else reasons,
             decided_at=utc_text(event.decided_at),
+            # A refusal's warnings say nothing about how the agency's accepted documents
+            # were signed; only an accepted decision can make a document weak.
+            weak=ok and not WEAK_WARNINGS.isdisjoint(event.report.warnings),
         )
     if not ok:
         refusal = RefusalFact(

@@ -7,7 +7,8 @@ so replaying any prefix of ``edoc.events`` again changes nothing:
 
 * **document** (one per ``message_id``): ``day`` is the earliest local day it was
   submitted; ``valid`` is true once ANY decision accepted it; ``classified`` once
-  any decision found it secret; ``last_reasons`` are those of the latest refusal
+  any decision found it secret; ``weak`` once any decision accepted it with a
+  weak (SHA-1) signature; ``last_reasons`` are those of the latest refusal
   (by decision time). A document counts towards the target unless it is
   classified and was never accepted.
 * **refusal** (one per event id) and **activity** (one per agency and day):
@@ -39,6 +40,7 @@ class DocumentRow:
     classified: bool
     last_reasons: tuple[str, ...]
     last_refused_at: str | None  # utc_text of the latest refusal
+    weak: bool = False  # an accepting decision had a weak (SHA-1) signature
 
     @property
     def secret(self) -> bool:
@@ -56,6 +58,7 @@ class DocumentRow:
             classified=fact.classified,
             last_reasons=fact.reasons,
             last_refused_at=None if fact.ok else fact.decided_at,
+            weak=fact.weak,
         )
 
 
@@ -69,6 +72,8 @@ def merge_document(row: DocumentRow, fact: DocumentFact) -> DocumentRow:
         day=min(row.day, fact.day),
         valid=row.valid or fact.ok,
         classified=row.classified or fact.classified,
+        # "any accepting decision was weak": monotonic, so replays and order change nothing
+        weak=row.weak or fact.weak,
         last_reasons=fact.reasons if newer_refusal else row.last_reasons,
         last_refused_at=fact.decided_at if newer_refusal else row.last_refused_at,
     )
@@ -88,6 +93,7 @@ class DocumentCounts:
     documents: int  # counted towards the target (not secret)
     valid: int  # of those, accepted at least once
     secret: int  # refused as secret and never accepted: outside the target
+    weak: int = 0  # of the valid ones, accepted with a weak (SHA-1) signature
 
 
 @dataclass(frozen=True)
@@ -106,15 +112,16 @@ class PeriodData:
 
 
 def count_documents(rows: list[DocumentRow]) -> dict[str, DocumentCounts]:
-    """Per sender: documents towards the target, valid ones, secret ones."""
+    """Per sender: documents towards the target, valid ones, secret ones, weakly signed ones."""
     tallies: dict[str, list[int]] = {}
     for row in rows:
-        t = tallies.setdefault(row.sender, [0, 0, 0])
+        t = tallies.setdefault(row.sender, [0, 0, 0, 0])
         if row.secret:
             t[2] += 1
         else:
             t[0] += 1
             t[1] += row.valid
+            t[3] += row.valid and row.weak
     return {s: DocumentCounts(*t) for s, t in sorted(tallies.items())}
 
 

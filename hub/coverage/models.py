@@ -46,11 +46,18 @@ class Counts(BaseModel):
 
     documents: int = Field(description="non-secret documents sent electronically")
     valid: int = Field(description="of those, accepted by the hub with a valid signature")
+    signed_weak: int = Field(
+        description="of the valid ones, accepted with a weak (SHA-1) signature because "
+        "EDOC_XMLDSIG_ALLOW_SHA1 is set; still counted as valid and signed"
+    )
     paper: int = Field(description="non-secret documents sent on paper (reported)")
     secret: int = Field(description="secret documents, outside the target (refused + reported)")
     agencies: int
     agencies_with_traffic: int
     agencies_signing_ok: int
+    agencies_signing_weak: int = Field(
+        description="agencies with at least one document accepted with a weak (SHA-1) signature"
+    )
     agencies_reporting: int
     agencies_unknown: int = Field(description="no traffic and no report")
 

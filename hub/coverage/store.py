@@ -133,6 +133,7 @@ class CoverageStore:
                 "day": case((new.day < t.c.day, new.day), else_=t.c.day),
                 "valid": or_(t.c.valid, new.valid),
                 "classified": or_(t.c.classified, new.classified),
+                "weak": or_(t.c.weak, new.weak),
                 "last_reasons": case((newer_refusal, new.last_reasons), else_=t.c.last_reasons),
                 "last_refused_at": case(
                     (newer_refusal, new.last_refused_at), else_=t.c.last_refused_at
@@ -150,6 +151,7 @@ class CoverageStore:
                     "classified": r.classified,
                     "last_reasons": json.dumps(list(r.last_reasons)),
                     "last_refused_at": r.last_refused_at,
+                    "weak": r.weak,
                 }
                 for r in rows
             ],
@@ -183,6 +185,7 @@ class CoverageStore:
                 func.sum(case((secret, 0), else_=1)),
                 func.sum(case((and_(d.c.valid, ~secret), 1), else_=0)),
                 func.sum(case((secret, 1), else_=0)),
+                func.sum(case((and_(d.c.weak, d.c.valid), 1), else_=0)),
             )
             .where(d.c.day >= first, d.c.day < end)
             .group_by(d.c.sender)
@@ -190,8 +193,8 @@ class CoverageStore:
         )
         async with self.engine.connect() as conn:
             documents = {
-                s: DocumentCounts(int(n), int(v), int(x))
-                for s, n, v, x in await conn.execute(doc_q)
+                s: DocumentCounts(int(n), int(v), int(x), int(w))
+                for s, n, v, x, w in await conn.execute(doc_q)
             }
             refusals = [
                 RefusalFact(

@@ -68,15 +68,18 @@ def _alembic_config(connection: Connection, app_role: str | None) -> Config:
     return cfg
 
 
-async def migrate(engine: AsyncEngine, *, app_role: str | None = None) -> None:
-    """Upgrade the schema to the newest revision.
+async def migrate(
+    engine: AsyncEngine, *, app_role: str | None = None, revision: str = "head"
+) -> None:
+    """Upgrade the schema to ``revision`` (default: the newest).
 
     On PostgreSQL, ``app_role`` is the service role: it is granted SELECT and
-    INSERT on the log tables and nothing that could rewrite them.
+    INSERT on the log tables and nothing that could rewrite them. An older
+    ``revision`` is for tests of a migration over existing rows.
     """
 
     def _upgrade(conn: Connection) -> None:
-        command.upgrade(_alembic_config(conn, app_role), "head")
+        command.upgrade(_alembic_config(conn, app_role), revision)
 
     try:
         async with engine.begin() as conn:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -114,6 +115,8 @@ coverage_documents = Table(
     Column("classified", Boolean, nullable=False),
     Column("last_reasons", Text, nullable=False),  # JSON array of the latest refusal
     Column("last_refused_at", String(40)),  # fixed-width UTC text
+    # accepted with a weak (SHA-1) signature; added by migration 0004
+    Column("weak", Boolean, nullable=False, server_default=false()),
 )
 Index("ix_coverage_documents_day", coverage_documents.c.day, coverage_documents.c.sender)
 

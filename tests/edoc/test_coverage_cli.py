@@ -65,6 +65,9 @@ def test_json_has_the_numbers_of_the_period(env: dict[str, str]) -> None:
     assert rows[S1]["indicators"]["e_documents"]["trend"] == -28.57
     assert rows[C3]["indicators"]["e_documents"]["value"] is None
     assert C3 in report["unknown"]
+    # SHA-1 signatures (traffic.month_of_traffic): counted apart, still valid
+    assert (rows[S1]["counts"]["valid"], rows[S1]["counts"]["signed_weak"]) == (5, 2)
+    assert rows[DISTRICT]["counts"]["signed_weak"] == 1
 
 
 def test_table_with_level_and_agency(env: dict[str, str]) -> None:
@@ -74,6 +77,10 @@ def test_table_with_level_and_agency(env: dict[str, str]) -> None:
         assert code in res.stdout
     assert S1 not in res.stdout.split("Furthest below target")[0]
     assert "22.22" in res.stdout  # the district with its communes: 2 / (3 + 6)
+    assert "SHA-1" in res.stdout
+    district_row = next(line for line in res.stdout.splitlines() if DISTRICT in line)
+    cells = [c.strip() for c in district_row.strip().strip("│").split("│")]
+    assert cells[-1] == "1", f"the SHA-1 column (last): one document; {cells}"
     assert "Furthest below target" in res.stdout
     res = edoc(env, "coverage", "--period", "2026-11", "--level", "district")
     assert res.returncode == 0, res.stderr
@@ -88,6 +95,8 @@ def test_csv_has_one_line_per_row(env: dict[str, str]) -> None:
     assert rows[0]["period"] == "2026-Q4" and rows[0]["e_documents_value"] == "22.22"
     assert rows[3]["status"] == "unknown" and rows[3]["e_documents_value"] == ""
     assert rows[1]["invalid_signatures"] == "bad_signature=1;sender_mismatch=1"
+    assert [r["signed_weak"] for r in rows] == ["1", "0", "0", "0"]
+    assert rows[0]["agencies_signing_weak"] == "1"
 
 
 @pytest.mark.parametrize(

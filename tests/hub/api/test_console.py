@@ -10,17 +10,21 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from hub import topics
 from hub.console.session import COOKIE, LANG_COOKIE
+from hub.coverage.facts import facts_from_event
+from hub.coverage.store import CoverageStore
 from hub.logs import JsonFormatter
 from hub.store.db import make_engine
 from hub.store.tokens import list_tokens, revoke_token
 from tests.conftest import A
 from tests.hub.api.console_tools import Hub, offline_settings, running_hub
+from tests.hub.coverage.traffic import DISTRICT, S1, S2, TZ, month_of_traffic
 
 
 @pytest.fixture
@@ -250,6 +254,27 @@ async def test_every_page_renders(hub: Hub, path: str, marker: str) -> None:
         "/console/agencies/999.99.99.H49", headers=hub.session_cookie("operator")
     )
     assert unknown.status_code == 404
+
+
+async def test_coverage_pages_show_documents_signed_with_sha1(hub: Hub) -> None:
+    now = datetime.now(TZ)  # the agency page shows the current month
+    engine = make_engine(hub.settings.database_url)
+    events = month_of_traffic(now.year, now.month)  # SHA-1: S1 2 documents, DISTRICT 1
+    await CoverageStore(engine).apply([f for e in events if (f := facts_from_event(e, TZ))])
+    await engine.dispose()
+    page = await hub.client.get("/console/coverage", headers=hub.session_cookie("operator"))
+    assert page.status_code == 200 and "Ký số SHA-1" in page.text
+
+    def weak_cell(code: str) -> str:
+        row = page.text.split(f'<div class="mono small muted">{code}</div>')[1].split("</tr>")[0]
+        return row.rsplit('<td class="num">', 1)[1]
+
+    assert weak_cell(S1).startswith('<span class="tag tag-weak">2</span>')
+    assert weak_cell(DISTRICT).startswith('<span class="tag tag-weak">1</span>')
+    agency = await hub.client.get(f"/console/agencies/{S1}", headers=hub.session_cookie("auditor"))
+    assert 'id="agency-weak"' in agency.text and "Ký số SHA-1: 2<" in agency.text
+    quiet = await hub.client.get(f"/console/agencies/{S2}", headers=hub.session_cookie("auditor"))
+    assert 'id="agency-weak"' not in quiet.text
 
 
 def test_ci_fails_rather_than_skips_without_chromium(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -93,6 +93,12 @@ async def test_report_values_and_trend(api: httpx.AsyncClient) -> None:
     assert district["e_documents"]["value"] == 22.22
     assert district["signature_use"]["value"] == 66.67  # C1 failed, D and C2 did not
     assert rows["000.03.26.H49"]["status"] == "unknown"
+    # SHA-1 (traffic.month_of_traffic): S1 2 documents, D 1; C1's SHA-1 attempt was refused
+    weak = {
+        code: (rows[code]["counts"]["signed_weak"], rows[code]["counts"]["agencies_signing_weak"])
+        for code in ("000.00.00.H49", S1, DISTRICT, C1)
+    }
+    assert weak == {"000.00.00.H49": (3, 2), S1: (2, 1), DISTRICT: (1, 1), C1: (0, 0)}
     assert body["targets"]["level4"] == 30.0
     assert "000.00.99.H49" not in rows, "the hub is not an agency to measure"
 

@@ -3,12 +3,13 @@
 The directory (codes as in the sample)::
 
     P  province         no data of its own
-    ├── S1 department    8 docs, 6 valid, 1 secret; refused: bad_signature, classified;
-    │   │                report: paper 2, secret 3, scanned 80, officials 90
+    ├── S1 department    8 docs, 6 valid (2 SHA-1), 1 secret; refused: bad_signature,
+    │   │                classified; report: paper 2, secret 3, scanned 80, officials 90
     │   └── U unit       nothing at all → unknown
-    ├── S2 department    4 docs, 4 valid; refused: unknown_recipient (no signature fault)
+    ├── S2 department    4 docs, 4 valid (all SHA-1); refused: unknown_recipient (no
+    │                    signature fault)
     ├── D district       no traffic; report: paper 5, scanned 100, officials 100, level4 40
-    │   ├── C1 commune   3 docs, 2 valid; refused: sender_mismatch
+    │   ├── C1 commune   3 docs, 2 valid (1 SHA-1); refused: sender_mismatch
     │   └── C2 commune   statuses only (activity, no documents, no report)
     └── HUB unit         excluded from every report
 """
@@ -62,11 +63,11 @@ def report(agency: str, period: str, paper: int, **kw: float | int | None) -> Re
 CURRENT = PeriodData(
     period=NOV,
     documents={
-        S1: DocumentCounts(8, 6, 1),
-        S2: DocumentCounts(4, 4, 0),
-        C1: DocumentCounts(3, 2, 0),
+        S1: DocumentCounts(8, 6, 1, weak=2),
+        S2: DocumentCounts(4, 4, 0, weak=4),
+        C1: DocumentCounts(3, 2, 0, weak=1),
         HUB: DocumentCounts(9, 0, 0),  # must vanish: the hub is excluded
-        OUTSIDE: DocumentCounts(1, 1, 0),
+        OUTSIDE: DocumentCounts(1, 1, 0, weak=1),  # in no row's sum
     },
     refusals=[
         refusal(1, S1, "bad_signature"),
@@ -199,6 +200,27 @@ def test_province_totals(full: CoverageReport) -> None:
     )
     assert p.invalid_signatures == {"bad_signature": 1, "sender_mismatch": 1}
     assert p.other_refusals == {"classified": 1, "unknown_recipient": 1}
+
+
+def test_weak_signatures_are_counted_apart_and_still_count_as_signed(
+    full: CoverageReport,
+) -> None:
+    weak = {r.code: (r.counts.signed_weak, r.counts.agencies_signing_weak) for r in full.rows}
+    assert weak == {
+        PROVINCE: (7, 3),  # S1 2 + S2 4 + C1 1; OUTSIDE and the hub are in no row
+        S1: (2, 1),
+        U: (0, 0),
+        S2: (4, 1),
+        DISTRICT: (1, 1),
+        C1: (1, 1),
+        C2: (0, 0),
+    }
+    # S2 signed everything with SHA-1: valid, signed, on target — only the count tells.
+    s2 = row(full, S2)
+    assert values(s2)["e_documents"] == 100.0 and values(s2)["signature_use"] == 100.0
+    assert s2.status == "met" and S2 not in [lag.code for lag in full.laggards]
+    flat = {f["code"]: f for f in full.flat_rows()}
+    assert (flat[S2]["signed_weak"], flat[PROVINCE]["agencies_signing_weak"]) == (4, 3)
 
 
 def test_gap_and_trend_against_the_previous_period(full: CoverageReport) -> None:

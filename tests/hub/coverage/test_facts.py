@@ -88,3 +88,24 @@ def test_revocation_unknown_and_other_refusals_are_not_signature_faults() -> Non
     for reason in (Reason.REVOCATION_UNKNOWN, Reason.UNKNOWN_RECIPIENT, Reason.STALE):
         f = facts_from_event(verdict(document(S1, [HUB], local(2026, 11, 4)), reason), TZ)
         assert f is not None and f.refusal is not None and not f.refusal.signature
+
+
+def test_only_an_accepted_document_with_a_weak_algorithm_warning_is_weak() -> None:
+    header = document(S1, [S2], local(2026, 11, 2))
+    weak = facts_from_event(verdict(header, weak=True), TZ)
+    assert weak is not None and weak.document is not None
+    assert weak.document.ok and weak.document.weak and weak.refusal is None
+    clean = facts_from_event(verdict(header), TZ)
+    assert clean is not None and clean.document is not None and not clean.document.weak
+    # SHA-1 allowed, but refused for another reason: the warning makes nothing weak
+    refused = facts_from_event(verdict(header, Reason.UNKNOWN_RECIPIENT, weak=True), TZ)
+    assert refused is not None and refused.document is not None and refused.refusal is not None
+    assert not refused.document.weak and not refused.refusal.signature
+
+
+def test_weak_statuses_and_reports_are_no_documents() -> None:
+    answer = status(S2, S1, local(2026, 11, 3), document(S1, [S2], local(2026, 11, 3)).message_id)
+    report = register(S1, local(2026, 12, 2), "2026-11", 3)
+    for header in (answer, report):
+        f = facts_from_event(verdict(header, weak=True), TZ)
+        assert f is not None and f.document is None

@@ -45,6 +45,21 @@ def test_rejected_then_correctly_resent_counts_once_as_valid_in_any_order() -> N
         assert [r.reasons for r in data.refusals] == [("sender_mismatch",)]
 
 
+def test_weak_comes_from_an_accepting_decision_only_in_any_order() -> None:
+    header = document(S1, [S2], local(2026, 11, 5))
+    refused_weak = verdict(header, Reason.SENDER_MISMATCH, weak=True)  # SHA-1 and someone else's
+    accepted = verdict(header)  # corrected: SHA-256
+    for order in itertools.permutations([refused_weak, accepted, refused_weak]):
+        data = ledger_of(list(order)).period_data(NOV)
+        assert data.documents == {S1: DocumentCounts(documents=1, valid=1, secret=0, weak=0)}
+    # Accepted twice (e.g. reprocessed), once with SHA-1: weak, whatever came first.
+    accepted_weak = verdict(header, weak=True)
+    for order in itertools.permutations([accepted, accepted_weak, refused_weak]):
+        data = ledger_of(list(order)).period_data(NOV)
+        assert data.documents == {S1: DocumentCounts(documents=1, valid=1, secret=0, weak=1)}
+        assert ledger_of(list(order)).documents[str(header.message_id)].weak
+
+
 def test_the_latest_refusal_gives_the_reasons_and_the_first_day_the_date() -> None:
     mid = uuid.uuid4()
     first = verdict(document(S1, [S2], local(2026, 10, 31, 23), message_id=mid), Reason.STALE)

@@ -91,6 +91,40 @@ async def test_one_batch_holding_a_document_twice_and_a_report_twice(store: Cove
     assert counts == [1, 1, 1]
 
 
+async def test_weak_signatures_are_counted_per_sender(store: CoverageStore) -> None:
+    nov = Period.parse("2026-11")
+    facts = [f for e in month_of_traffic(2026, 11) if (f := facts_from_event(e, TZ)) is not None]
+    await store.apply(facts)
+    await store.apply(facts[::-1])  # a redelivery, in another order
+    docs = (await store.period_data(nov)).documents
+    # month_of_traffic: S1's first two documents and DISTRICT's are accepted with SHA-1;
+    # C1's SHA-1 attempt was refused and its accepted re-send is clean.
+    assert {s: (c.valid, c.weak) for s, c in docs.items()} == {
+        S1: (5, 2),
+        S2: (0, 0),
+        DISTRICT: (1, 1),
+        C1: (1, 0),
+    }
+
+
+async def test_a_weak_acceptance_in_a_later_batch_marks_the_stored_document(
+    store: CoverageStore,
+) -> None:
+    """The SQL merge ORs ``weak`` into the stored row, as the ledger does, in either order."""
+    nov = Period.parse("2026-11")
+    first = document(S1, [S2], local(2026, 11, 9))
+    second = document(S2, [S1], local(2026, 11, 10))
+    batches = [
+        [verdict(first), verdict(second, weak=True)],
+        [verdict(first, weak=True), verdict(second)],
+        [verdict(first, Reason.STALE), verdict(second, Reason.STALE)],  # refusals change nothing
+    ]
+    for events in batches:
+        await store.apply([f for e in events if (f := facts_from_event(e, TZ)) is not None])
+    docs = (await store.period_data(nov)).documents
+    assert {s: (c.valid, c.weak) for s, c in docs.items()} == {S1: (1, 1), S2: (1, 1)}
+
+
 async def test_an_older_report_arriving_in_a_later_batch_does_not_replace(
     store: CoverageStore,
 ) -> None:

@@ -119,8 +119,13 @@ def verdict(
     *reasons: Reason,
     decided_at: datetime | None = None,
     offset: int | None = None,
+    weak: bool = False,
 ) -> VerdictEvent:
-    """The router's verdict event about ``header``: ok without reasons, rejected with them."""
+    """The router's verdict event about ``header``: ok without reasons, rejected with them.
+
+    ``weak``: the report warns ``weak_algorithm``, as for an RSA-SHA1 edXML signature
+    verified with SHA-1 allowed (whatever the verdict).
+    """
     raw = header.to_json_bytes()
     sha = hashlib.sha256(raw + str(next(_offsets)).encode()).hexdigest()
     ok = not reasons
@@ -134,6 +139,7 @@ def verdict(
         to=list(header.to),
         sent_at=header.sent_at,
         package_sha256=sha,
+        warnings=[Reason.WEAK_ALGORITHM] if weak else [],
     )
     return VerdictEvent(
         message_id=header.message_id,
@@ -174,17 +180,25 @@ def malformed() -> VerdictEvent:
 
 
 def month_of_traffic(year: int, month: int) -> list[VerdictEvent]:
-    """A varied month for store and API tests: every kind, refusals, resends, reports."""
+    """A varied month for store and API tests: every kind, refusals, resends, reports.
+
+    Weak (SHA-1) signatures: S1's first two documents and DISTRICT's document are
+    accepted with one; C1's refused attempt carries the warning but its accepted
+    re-send does not — so S1 has 2, DISTRICT 1, C1 0 documents signed weakly.
+    """
     day = lambda d, h=10: local(year, month, d, h)  # noqa: E731 -- a local shorthand
     events: list[VerdictEvent] = []
     for i in range(1, 6):
-        events.append(verdict(document(S1, [S2], day(i))))
+        events.append(verdict(document(S1, [S2], day(i)), weak=i <= 2))
     resent = document(C1, [DISTRICT], day(3))
-    events += [verdict(resent, Reason.SENDER_MISMATCH), verdict(resent, decided_at=None)]
+    events += [
+        verdict(resent, Reason.SENDER_MISMATCH, weak=True),
+        verdict(resent, decided_at=None),
+    ]
     events.append(verdict(document(C1, [DISTRICT], day(4)), Reason.BAD_SIGNATURE))
     events.append(verdict(document(S2, [S1], day(5), secret=True), Reason.CLASSIFIED))
     ref = document(DISTRICT, [C2], day(6))
-    events += [verdict(ref), verdict(status(C2, DISTRICT, day(7), ref.message_id))]
+    events += [verdict(ref, weak=True), verdict(status(C2, DISTRICT, day(7), ref.message_id))]
     events.append(verdict(status(C2, DISTRICT, day(8), uuid.uuid4()), Reason.UNKNOWN_REFERENCE))
     period = f"{year:04d}-{month:02d}"
     events.append(verdict(register(S1, day(20), period, 4, scanned=80, officials=90)))
