@@ -58,7 +58,12 @@ def overdue_cmd(
         engine = make_engine(s.database_url)
         try:
             await migrate(engine, app_role=s.database_app_role)
-            return await overdue(engine, datetime.now(UTC), hours or s.overdue_hours, agency=agency)
+            return await overdue(
+                engine,
+                datetime.now(UTC),
+                s.overdue_hours if hours is None else hours,
+                agency=agency,
+            )
         finally:
             await engine.dispose()
 

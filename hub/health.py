@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 #: Seconds one probe may take before it counts as a failure.
 PROBE_TIMEOUT = 3.0
 #: Services that keep state in the database.
-_DATABASE_SERVICES = frozenset({"audit", "coverage", "lifecycle"})
+DATABASE_SERVICES = frozenset({"audit", "coverage", "lifecycle"})
 
 
 async def kafka_probe(settings: Settings) -> str:
@@ -109,7 +109,7 @@ async def serve_probes(settings: Settings, services: set[str], stop: asyncio.Eve
     """Serve ``/healthz`` and ``/readyz`` on ``EDOC_API_HOST:EDOC_HEALTH_PORT`` until ``stop``."""
     if settings.health_port is None:
         raise HubError("serve_probes needs EDOC_HEALTH_PORT")
-    engine = make_engine(settings.database_url) if services & _DATABASE_SERVICES else None
+    engine = make_engine(settings.database_url) if services & DATABASE_SERVICES else None
     config = uvicorn.Config(
         create_health_app(settings, services, engine),
         host=settings.api_host,

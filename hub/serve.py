@@ -18,7 +18,7 @@ from hub.audit.recorder import AuditRecorder
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
 from hub.errors import HubError
-from hub.health import serve_probes
+from hub.health import DATABASE_SERVICES, serve_probes
 from hub.lifecycle import LifecycleService
 from hub.router_service import RouterService
 from hub.settings import Settings
@@ -71,11 +71,24 @@ async def _with_database(
     name: str,
     make: Callable[[AsyncEngine], _Service],
 ) -> None:
-    """A service that writes the database: migrate first, dispose of the engine last."""
+    """A service that writes the database (migrated by ``serve``); dispose of the engine last."""
+    engine = make_engine(settings.database_url)
+    try:
+        await _run(name, make(engine), stop)
+    finally:
+        await engine.dispose()
+
+
+async def _migrate(settings: Settings) -> None:
+    """Bring the schema to the newest revision, once for all the database services.
+
+    Once, not per service: Alembic keeps its migration context in module globals, so
+    two migrations interleaving in one event loop (PostgreSQL lets them; SQLite's
+    write lock happens to serialise them) corrupt each other.
+    """
     engine = make_engine(settings.database_url)
     try:
         await migrate(engine, app_role=settings.database_app_role)
-        await _run(name, make(engine), stop)
     finally:
         await engine.dispose()
 
@@ -139,6 +152,8 @@ async def serve(
             f"unknown service(s): {', '.join(sorted(unknown))}",
             hint=f"choose from {', '.join(SERVICES)}",
         )
+    if chosen & DATABASE_SERVICES:
+        await _migrate(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,47 @@
+"""``edoc overdue`` and ``edoc status`` as an operator runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from hub.lifecycle import apply_events
+from hub.store.db import make_engine, migrate
+from schemas.events import VerdictEvent
+
+
+def test_overdue_hours_zero_lists_every_unhandled_delivery(
+    tmp_path: Path, make_events: Callable[[int], list[VerdictEvent]]
+) -> None:
+    """``--hours 0`` means "now", not "the default": it lists what was just delivered."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'edoc.db'}"
+
+    async def fill() -> None:
+        engine = make_engine(url)
+        await migrate(engine)
+        await apply_events(engine, make_events(3))
+        await engine.dispose()
+
+    asyncio.run(fill())
+    env = {**os.environ, "EDOC_DATABASE_URL": url, "EDOC_OVERDUE_HOURS": "8"}
+
+    def overdue(*args: str) -> list[dict[str, object]]:
+        res = subprocess.run(
+            [sys.executable, "-m", "edoc", "overdue", "--json", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=False,
+        )
+        assert res.returncode == 0, res.stderr
+        rows: list[dict[str, object]] = json.loads(res.stdout)
+        return rows
+
+    assert overdue() == []  # nothing is 8 hours old yet
+    assert len(overdue("--hours", "0")) >= 3
