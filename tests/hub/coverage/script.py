@@ -3,8 +3,10 @@
 The province gets fresh codes on every run (top-level part ``Xnn`` drawn at
 random), so a shared or reused broker holds no traffic of it but ours. The
 expectation (``expected_rows``) is a plain count over what the script *sent*
-— which packages were correctly signed, which were secret, which reports came
-last — and never looks at verdict events or calls ``hub.coverage``.
+— which packages were correctly signed, which with SHA-1, which were secret,
+which reports came last — and never looks at verdict events or calls
+``hub.coverage``. The router runs with SHA-1 allowed (``EDOC_XMLDSIG_ALLOW_SHA1``),
+so edXML signed with RSA-SHA1 is accepted with a ``weak_algorithm`` warning.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from lxml import etree
+from signxml.signer import XMLSigner
+
 from hub.coverage.periods import Period
 from schemas.header import Header, RegisterInfo
 from schemas.package import Package, b64url_decode, b64url_encode
+from signing.edxml import DS_NS, edxml_from_header, edxml_package, emit_edxml
+from signing.edxml.parse import parse_tree
 from signing.pki import DemoPKI
 from signing.signer import Signer, attachment_ref, build_package
 from tests.hub.coverage.traffic import TZ, document, register, status
@@ -131,11 +138,19 @@ class Sent:
     reason: str | None = None  # the single refusal reason expected; None = accepted
     secret: bool = False
     report: RegisterInfo | None = None
+    weak: bool = False  # edXML signed with RSA-SHA1
 
     @property
     def day(self) -> date:
         """The local day the script placed it on."""
         return self.sent_at.astimezone(TZ).date()
+
+
+class _Sha1Signer(XMLSigner):
+    """signxml refuses to make SHA-1 signatures; deployed edXML systems still do."""
+
+    def check_deprecated_methods(self) -> None:
+        return None
 
 
 @dataclass
@@ -186,6 +201,27 @@ class Script:
         self.sent.append(sent)
         return sent
 
+    def send_sha1_edxml(self, header: Header, *, reason: str | None = None) -> Sent:
+        """``header`` as edXML with an enveloped RSA-SHA1 signature by its sender (an RSA key)."""
+        root = parse_tree(emit_edxml(edxml_from_header(header, {"a1": PDF})))
+        parent = next(e for e in root.iter() if etree.QName(e).localname == "edXMLHeader")
+        etree.SubElement(parent, f"{{{DS_NS}}}Signature", nsmap={"ds": DS_NS}, Id="placeholder")
+        issued = self.pki.agency(header.sender)
+        key = Signer.from_files(issued.key, issued.chain)
+        xml_signer = _Sha1Signer(signature_algorithm="rsa-sha1", digest_algorithm="sha1")
+        signed = etree.tostring(xml_signer.sign(root, key=key.key, cert=key.chain))
+        sent = Sent(
+            raw=edxml_package(signed).to_bytes(),
+            sender=header.sender,
+            kind=header.kind.value,
+            message_id=str(header.message_id),
+            sent_at=header.sent_at,
+            reason=reason,
+            weak=True,
+        )
+        self.sent.append(sent)
+        return sent
+
     def resend(self, earlier: Sent, reason: str) -> None:
         """Submit the very same bytes again."""
         self.sent.append(replace(earlier, reason=reason))
@@ -218,6 +254,7 @@ def play(script: Script, previous: Period, target: Period) -> list[Sent]:
     s.send(s.doc(p.district, p.c1, at(previous, 11)))
     s.send(s.doc(p.district, p.c1, at(previous, 14)), tamper=True, reason="bad_signature")
     s.send(s.doc(p.c1, p.district, at(previous, last_of_previous, 23, 30)))  # 16:30 UTC
+    s.send_sha1_edxml(s.doc(p.s2, p.s1, at(previous, 20)))  # SHA-1: accepted, weak
     # -- the target month
     s.send(s.doc(p.c1, p.district, at(target, 1, 0, 30)))  # still the previous day in UTC
     first = s.send(s.doc(p.s1, p.s2, at(target, 3)))
@@ -232,6 +269,12 @@ def play(script: Script, previous: Period, target: Period) -> list[Sent]:
     s.send(s.doc(p.s2, p.district, at(target, 9)))
     s.send(s.doc(p.s2, p.district, at(target, 10)))
     s.send(s.doc(p.s2, p.s1, at(target, 11), secret=True), reason="classified")
+    # S2's edXML system signs with RSA-SHA1: accepted (allowed), counted apart as weak
+    old_system = s.send_sha1_edxml(s.doc(p.s2, p.district, at(target, 18)))
+    s.send_sha1_edxml(s.doc(p.s2, p.c1, at(target, 19)))
+    s.resend(old_system, "duplicate")  # a retry: refused, changes nothing
+    nowhere = p.code("000.00.77")  # in no directory: refused although SHA-1 is allowed
+    s.send_sha1_edxml(s.doc(p.s2, nowhere, at(target, 20)), reason="unknown_recipient")
     s.send(s.doc(p.district, p.c1, at(target, 12)))
     s.send(s.doc(p.district, p.c1, at(target, 13)))
     to_c2 = s.send(s.doc(p.district, p.c2, at(target, 14)))
@@ -259,6 +302,7 @@ class Numbers:
 
     documents: int = 0
     valid: int = 0
+    signed_weak: int = 0
     paper: int = 0
     secret: int = 0
     with_traffic: int = 0
@@ -273,6 +317,7 @@ def count(sent: list[Sent], code: str, month: Period) -> Numbers:
     mine = [x for x in sent if x.sender == code and month.contains(x.day)]
     docs = {x.message_id for x in mine if x.kind == "document" and not x.secret}
     valid = {x.message_id for x in mine if x.kind == "document" and not x.secret and not x.reason}
+    weak = {x.message_id for x in mine if x.message_id in valid and x.weak and not x.reason}
     secret = {x.message_id for x in mine if x.secret}
     reports = [
         x
@@ -280,7 +325,7 @@ def count(sent: list[Sent], code: str, month: Period) -> Numbers:
         if x.sender == code and x.report and not x.reason and x.report.period == month.label
     ]
     report = max(reports, key=lambda x: x.sent_at).report if reports else None
-    n = Numbers(documents=len(docs), valid=len(valid), secret=len(secret))
+    n = Numbers(documents=len(docs), valid=len(valid), signed_weak=len(weak), secret=len(secret))
     n.faults = Counter(x.reason for x in mine if x.reason in SIGNATURE_FAULTS)
     n.others = Counter(x.reason for x in mine if x.reason and x.reason not in SIGNATURE_FAULTS)
     n.with_traffic = int(bool(mine))
@@ -300,6 +345,7 @@ def total(sent: list[Sent], members: set[str], month: Period) -> Numbers:
         n = count(sent, code, month)
         t.documents += n.documents
         t.valid += n.valid
+        t.signed_weak += n.signed_weak
         t.paper += n.paper
         t.secret += n.secret
         t.with_traffic += n.with_traffic
@@ -345,6 +391,7 @@ def expected_rows(
             "counts": {
                 "documents": now.documents,
                 "valid": now.valid,
+                "signed_weak": now.signed_weak,
                 "paper": now.paper,
                 "secret": now.secret,
             },

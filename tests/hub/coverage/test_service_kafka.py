@@ -3,8 +3,10 @@
 Traffic is placed in the months after next (the coverage day is the header's
 ``sent_at`` in province time): the router runs with a freshness window of 200
 days, and the test PKI's certificates, issued now, are valid through those
-months. The table served by the API must equal, row by row, the table counted
-by hand from what the script sent (``script.expected_rows``).
+months. SHA-1 XML signatures are allowed, so the script's RSA-SHA1 edXML
+documents are accepted and counted as ``signed_weak``. The table served by the
+API must equal, row by row, the table counted by hand from what the script sent
+(``script.expected_rows``).
 """
 
 from __future__ import annotations
@@ -140,7 +142,9 @@ def as_table(report: CoverageReport) -> dict[str, dict[str, object]]:
             "value": {k: i.value for k, i in r.indicators.items()},
             "previous": {k: i.previous for k, i in r.indicators.items()},
             "trend": {k: i.trend for k, i in r.indicators.items()},
-            "counts": r.counts.model_dump(include={"documents", "valid", "paper", "secret"}),
+            "counts": r.counts.model_dump(
+                include={"documents", "valid", "signed_weak", "paper", "secret"}
+            ),
             "invalid_signatures": r.invalid_signatures,
             "other_refusals": r.other_refusals,
         }
@@ -167,6 +171,7 @@ async def test_a_scripted_month_yields_exactly_the_expected_table(
             "hub_code": prov.hub,
             "database_url": f"sqlite+aiosqlite:///{tmp_path / 'edoc.db'}",
             "coverage_group": f"coverage-{tag}",
+            "xmldsig_allow_sha1": True,
         }
     )
     sent = play(Script(prov, pki, rogue), previous, target)
@@ -188,6 +193,11 @@ async def test_a_scripted_month_yields_exactly_the_expected_table(
     report = await served(settings, target)
     assert as_table(report) == expected_rows(sent, prov, target, previous)
     assert report.unknown == [prov.c3]
+    # The script's SHA-1 traffic, spelled out: S2's two accepted edXML documents are weak and
+    # S2 still signed everything (its refusals are a duplicate and an unknown recipient).
+    s2 = next(r for r in report.rows if r.code == prov.s2)
+    assert (s2.counts.signed_weak, s2.counts.agencies_signing_weak) == (2, 1)
+    assert s2.indicators["signature_use"].value == 100.0
     before = await served(settings, previous)
     assert as_table(before) == expected_rows(sent, prov, previous, previous.previous())
 
