@@ -7,12 +7,14 @@ or two lines — never a traceback — and become the error's exit code.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
 
 import typer
 
+from connectors.errors import HubUnreachableError
 from edoc import (
     cmd_audit,
     cmd_connector,
@@ -26,8 +28,10 @@ from edoc import (
     cmd_provision,
     demo,
 )
-from hub.kafka import ACCESS_DENIED, ACCESS_DENIED_HINT
+from hub.errors import BrokerUnavailableError, HubError
+from hub.kafka import ACCESS_DENIED, ACCESS_DENIED_HINT, explain_unavailable
 from hub.localkafka_cli import app as local_kafka_app
+from hub.settings import get_settings
 from schemas.errors import EdocError
 
 app = typer.Typer(
@@ -56,6 +60,21 @@ demo.register(app)
 INTERNAL_ERROR = 70
 
 
+def _explained(err: EdocError) -> EdocError:
+    """A refused SASL login instead of "broker not reachable" when that is what happened.
+
+    Kafka clients report both the same way at start; one more connection tells them
+    apart (``hub.kafka.login_refusal``). Services run under ``edoc serve`` are
+    explained there already.
+    """
+    if not isinstance(err, BrokerUnavailableError | HubUnreachableError):
+        return err
+    try:
+        return asyncio.run(explain_unavailable(get_settings(), err))
+    except (HubError, ValueError):  # settings unusable: keep the error we have
+        return err
+
+
 def main() -> None:
     """Console-script entry point."""
     level = os.environ.get("EDOC_LOG_LEVEL", "WARNING").upper()
@@ -66,7 +85,8 @@ def main() -> None:
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         app()
-    except EdocError as err:
+    except EdocError as caught:
+        err = _explained(caught)
         typer.secho(f"error: {err.diagnostics()}", err=True, fg=typer.colors.RED)
         sys.exit(err.exit_code)
     except ACCESS_DENIED as exc:  # a service or tool whose Kafka user lacks a right

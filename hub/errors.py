@@ -27,6 +27,24 @@ class BrokerUnavailableError(HubError):
         self.bootstrap = bootstrap
 
 
+class KafkaLoginRefused(HubError):
+    """The brokers answer but refuse this process's SASL login (user, password, or revoked)."""
+
+    def __init__(self, bootstrap: str, user: str, detail: str = "") -> None:
+        msg = f"Kafka at {bootstrap} refused the login of user {user!r}: authentication failed"
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(
+            msg,
+            hint="check EDOC_KAFKA_USERNAME and EDOC_KAFKA_PASSWORD (and "
+            "EDOC_KAFKA_SASL_MECHANISM) against the credentials issued for this user "
+            "(`edoc kafka provision`); a revoked user or a deactivated agency is refused "
+            "the same way",
+        )
+        self.bootstrap = bootstrap
+        self.user = user
+
+
 class DirectoryError(HubError):
     """The agency directory file or an update to it is invalid."""
 

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from fastapi import FastAPI, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.errors import HubError
-from hub.kafka import client_config
+from hub.kafka import client_config, login_refusal
 from hub.settings import Settings
 from hub.store.db import make_engine
 
@@ -46,7 +46,11 @@ DATABASE_SERVICES = frozenset({"audit", "coverage", "lifecycle"})
 
 
 async def kafka_probe(settings: Settings) -> str:
-    """``"ok"`` when the brokers answer a metadata request now, else a short reason."""
+    """``"ok"`` when the brokers answer a metadata request now, else a short reason.
+
+    A refused SASL login says so (``unavailable: login refused for '<user>'``): to
+    the client it looks like a broker that is down.
+    """
     admin = AIOKafkaAdminClient(
         **client_config(settings), request_timeout_ms=int(PROBE_TIMEOUT * 1000)
     )
@@ -55,6 +59,10 @@ async def kafka_probe(settings: Settings) -> str:
             await admin.start()
             await admin.describe_cluster()
     except (KafkaError, OSError, TimeoutError) as exc:
+        if isinstance(exc, KafkaConnectionError) and await login_refusal(
+            settings, timeout=PROBE_TIMEOUT
+        ):
+            return f"unavailable: login refused for {settings.kafka_username!r}"
         return f"unavailable: {type(exc).__name__}"
     finally:
         with contextlib.suppress(Exception):

@@ -6,16 +6,20 @@ consumer never disagree about how large a package may be.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.errors import (
     AuthenticationFailedError,
     ClusterAuthorizationFailedError,
     GroupAuthorizationFailedError,
     KafkaConnectionError,
+    KafkaError,
     SaslAuthenticationFailed,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
@@ -25,8 +29,9 @@ from aiokafka.errors import (
 from aiokafka.helpers import create_ssl_context
 
 from hub import topics
-from hub.errors import BrokerUnavailableError, HubError
+from hub.errors import BrokerUnavailableError, HubError, KafkaLoginRefused
 from hub.settings import Settings
+from schemas.errors import EdocError
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,64 @@ def client_config(settings: Settings) -> dict[str, Any]:
                 hint="EDOC_KAFKA_SSL_CAFILE must name a readable PEM file",
             ) from None
     return config
+
+
+#: What a broker answers to a refused SASL login (aiokafka raises it while connecting).
+LOGIN_REFUSED = (SaslAuthenticationFailed, AuthenticationFailedError)
+
+
+async def login_refusal(
+    settings: Settings,
+    bootstrap: str | None = None,
+    timeout: float = 5.0,  # noqa: ASYNC109 -- a bound for the whole check, not a caller's deadline
+) -> str | None:
+    """Why the brokers refuse this process's SASL login, or None when they do not.
+
+    aiokafka's clients report a refused login at start only as a failed bootstrap
+    (``KafkaConnectionError: Unable to bootstrap``), the same as a broker that is
+    down; the cause goes to a log line. This opens one connection with the same
+    options (``bootstrap``, default ``EDOC_KAFKA_BOOTSTRAP``) to tell the two apart.
+    None also when security is off or no broker answers within ``timeout`` seconds.
+    """
+    if not settings.kafka_security_protocol.startswith("SASL_"):
+        return None
+    config = client_config(settings)
+    options = {k: v for k, v in config.items() if k != "bootstrap_servers"}
+    try:
+        hosts = collect_hosts(bootstrap or settings.kafka_bootstrap, randomize=False)
+    except (KafkaError, ValueError):
+        return None
+    for host, port, _family in hosts:
+        try:
+            async with asyncio.timeout(timeout):
+                conn = await create_conn(
+                    host, port, request_timeout_ms=int(timeout * 1000), **options
+                )
+        except LOGIN_REFUSED as exc:  # the broker's own words when it gave any
+            said = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
+            return said or type(exc).__name__
+        except (OSError, KafkaError, TimeoutError):
+            continue  # this address is down or unusable: try the next one
+        with contextlib.suppress(Exception):
+            conn.close()
+        return None  # logged in: whatever failed, it was not the credentials
+    return None
+
+
+async def explain_unavailable(settings: Settings, error: EdocError) -> EdocError:
+    """``KafkaLoginRefused`` when ``error`` (a failed bootstrap) was a refused login.
+
+    Otherwise ``error`` itself. ``error`` may carry the address it tried
+    (``.bootstrap``); the credentials are the settings'.
+    """
+    bootstrap = str(getattr(error, "bootstrap", "") or settings.kafka_bootstrap)
+    try:
+        refusal = await login_refusal(settings, bootstrap)
+    except HubError:  # incomplete security settings: the original error stands
+        return error
+    if refusal is None:
+        return error
+    return KafkaLoginRefused(bootstrap, settings.kafka_username or "?", refusal)
 
 
 #: A Kafka connection: a bare bootstrap address (PLAINTEXT) or a ``client_config()`` mapping.

@@ -17,8 +17,9 @@ from hub.api.app import create_app
 from hub.audit.recorder import AuditRecorder
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
-from hub.errors import HubError
+from hub.errors import BrokerUnavailableError, HubError
 from hub.health import DATABASE_SERVICES, serve_probes
+from hub.kafka import explain_unavailable
 from hub.lifecycle import LifecycleService
 from hub.router_service import RouterService
 from hub.settings import Settings
@@ -178,5 +179,8 @@ async def serve(
     results = await asyncio.gather(*tasks, return_exceptions=True)
     for name, result in zip([t.get_name() for t in tasks], results, strict=True):
         if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-            log.error("service %s failed: %s", name, result)
-            raise result
+            error = result
+            if isinstance(error, BrokerUnavailableError):  # or was it a refused login?
+                error = await explain_unavailable(settings, error)
+            log.error("service %s failed: %s", name, error)
+            raise error

@@ -10,8 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -26,7 +30,9 @@ from connectors.errors import ConnectorError, KafkaAccessDenied
 from connectors.sdk import HubClient, KafkaAuth, agency_group
 from hub import kafka_acl, topics
 from hub.directory import load_directory_file
-from hub.kafka import client_config
+from hub.errors import BrokerUnavailableError, KafkaLoginRefused
+from hub.health import kafka_probe
+from hub.kafka import client_config, explain_unavailable, login_refusal
 from hub.localkafka import LocalKafka
 from hub.provision import Provisioner
 from hub.settings import Settings
@@ -34,7 +40,7 @@ from hub.store.db import make_engine
 from hub.store.log import SignatureLog
 from schemas.errors import EdocError
 from signing.pki import DemoPKI
-from tests._kafka import broker_unavailable, make_test_broker
+from tests._kafka import broker_unavailable, free_port, make_test_broker
 from tests.conftest import A, B, C, PackageFactory
 from tests.hub.test_audit_kafka import running_recorder
 from tests.hub.test_router_kafka import message_id, running_router
@@ -189,6 +195,67 @@ async def test_wrong_password_is_refused(hub: SecureHub) -> None:
     bad = hub.as_user(kafka_acl.agency_user(X), "not-the-password")
     with pytest.raises((KafkaError, ConnectorError)):
         await write_as(bad, topics.SUBMIT, b"x")
+
+
+def edoc_as(
+    hub: SecureHub, user: str, password: str, *args: str, db: Path
+) -> subprocess.CompletedProcess[str]:
+    """The ``edoc`` command logged in to the secure broker as ``user`` with ``password``."""
+    env = {
+        **os.environ,
+        "EDOC_KAFKA_BOOTSTRAP": hub.broker.bootstrap,
+        "EDOC_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "EDOC_KAFKA_USERNAME": user,
+        "EDOC_KAFKA_PASSWORD": password,
+        "EDOC_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "edoc", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("user", "args"),
+    [
+        ("edoc-lifecycle", ("serve", "--only", "lifecycle")),  # a hub service
+        (kafka_acl.agency_user(X), ("inbox", "--agency", X)),  # an agency's connector command
+        ("edoc-admin", ("kafka", "users")),  # an operator's tool
+    ],
+)
+def test_wrong_password_is_reported_as_a_refused_login(
+    hub: SecureHub, user: str, args: tuple[str, ...], tmp_path: Path
+) -> None:
+    """Not "broker not reachable": the broker answers, it refuses the credentials."""
+    res = edoc_as(hub, user, "not-the-password", *args, db=tmp_path / "edoc.db")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert f"error: Kafka at {hub.broker.bootstrap} refused the login of user '{user}'" in (
+        res.stderr
+    )
+    assert "EDOC_KAFKA_USERNAME and EDOC_KAFKA_PASSWORD" in res.stderr
+    assert "not reachable" not in res.stderr
+    assert "Traceback" not in res.stderr
+    assert "not-the-password" not in res.stdout + res.stderr
+
+
+async def test_refused_login_is_told_apart_from_a_broker_that_is_down(hub: SecureHub) -> None:
+    user = kafka_acl.agency_user(X)
+    bad = hub.as_user(user, "not-the-password")
+    assert await login_refusal(hub.as_user(user)) is None  # the right password logs in
+    assert "invalid credentials" in (await login_refusal(bad) or "")
+    explained = await explain_unavailable(bad, BrokerUnavailableError(hub.broker.bootstrap))
+    assert isinstance(explained, KafkaLoginRefused) and explained.user == user
+    assert await kafka_probe(bad) == f"unavailable: login refused for '{user}'"
+    # Nothing listens there: still "not reachable", never a refused login.
+    down = bad.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
+    unreachable = BrokerUnavailableError(down.kafka_bootstrap)
+    assert await login_refusal(down) is None
+    assert await explain_unavailable(down, unreachable) is unreachable
+    assert (await kafka_probe(down)).startswith("unavailable: KafkaConnectionError")
 
 
 async def test_services_are_least_privilege(hub: SecureHub) -> None:
