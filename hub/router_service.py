@@ -85,6 +85,10 @@ class RouterService:
         self._hub_cert = signer.chain[0] if signer is not None else None
         self._consumer: AIOKafkaConsumer | None = None
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
+        # Assigned partitions whose previous owner is fenced and whose position is set.
+        self._ready: set[TopicPartition] = set()
+        # One set-up at a time: two would both init the same transactional id.
+        self._setting_up = asyncio.Lock()
         # Held while a batch is routed; a rebalance waits for it before giving partitions up.
         self._routing = asyncio.Lock()
         # Bumped on every (re)assignment: a batch fetched before it is stale and dropped.
@@ -138,38 +142,63 @@ class RouterService:
 
     async def acquire(self, assigned: set[TopicPartition]) -> None:
         """Partitions assigned: fence their previous owners, learn their acceptances, resume."""
-        consumer = self._consumer
-        if consumer is None:
-            return
         # First, before any await: records the consumer hands out while we set up
         # (it starts fetching at once) belong to the new generation and are re-read.
         self._generation += 1
-        for tp in sorted(assigned, key=lambda t: t.partition):
-            if tp not in self._producers:
-                producer = AIOKafkaProducer(
-                    **producer_config(self.settings), transactional_id=self._transactional_id(tp)
-                )
-                # InitProducerId: fences the previous holder of this id and finishes
-                # its transaction, so the committed offset read below is stable.
-                await producer.start()
-                self._producers[tp] = producer
-        # Acceptances committed by the previous owners are now visible: read them.
-        await self.index.catch_up()
-        for tp in assigned:
-            # aiokafka cannot ask for stable offsets (KIP-447's require_stable), so the
-            # group's committed offset may lag the last transaction; the verdicts read
-            # from edoc.events cannot, because they commit in that same transaction.
-            committed = await consumer.committed(tp)
-            resume = max(committed or 0, self._done(tp) + 1)
-            if resume == 0:
-                await consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, resume)
-        log.info("router owns %s", sorted(t.partition for t in assigned))
+        self._ready -= assigned
+        try:
+            await self._prepare(assigned)
+        except (TimeoutError, KafkaError) as exc:
+            # aiokafka would swallow this (and the partitions would sit idle): the run
+            # loop sees them not ready and retries the set-up itself.
+            log.warning(
+                "setting up partitions %s failed (%s); retrying",
+                sorted(t.partition for t in assigned),
+                exc,
+            )
+
+    async def _prepare(self, tps: set[TopicPartition]) -> None:
+        """Make ``tps`` ready: fence, catch up, seek to the first undecided record."""
+        consumer = self._client()
+        async with self._setting_up:
+            tps = {tp for tp in tps if tp in consumer.assignment()} - self._ready
+            if not tps:
+                return
+            for tp in sorted(tps, key=lambda t: t.partition):
+                if tp not in self._producers:
+                    producer = AIOKafkaProducer(
+                        **producer_config(self.settings),
+                        transactional_id=self._transactional_id(tp),
+                    )
+                    # InitProducerId: fences the previous holder of this id and finishes
+                    # its transaction, so the committed offset read below is stable.
+                    try:
+                        await producer.start()
+                    except BaseException:
+                        await _stop_quietly(producer)
+                        raise
+                    self._producers[tp] = producer
+            # Acceptances committed by the previous owners are now visible: read them.
+            await self.index.catch_up()
+            for tp in tps:
+                # aiokafka cannot ask for stable offsets (KIP-447's require_stable), so the
+                # group's committed offset may lag the last transaction; the verdicts read
+                # from edoc.events cannot, because they commit in that same transaction.
+                committed = await consumer.committed(tp)
+                resume = max(committed or 0, self._done(tp) + 1)
+                if resume == 0:
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, resume)
+            self._ready |= tps
+            # Anything fetched before these seeks is stale: the run loop drops and re-reads it.
+            self._generation += 1
+            log.info("router owns %s", sorted(t.partition for t in self._ready))
 
     async def release(self, revoked: set[TopicPartition]) -> None:
         """Partitions revoked: finish the batch in flight, then give their producers up."""
         async with self._routing:
+            self._ready -= revoked
             for tp in revoked:
                 producer = self._producers.pop(tp, None)
                 if producer is not None:
@@ -212,11 +241,19 @@ class RouterService:
 
     async def _route_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         consumer = self._client()
-        producer = self._producers.get(tp)
-        if producer is None or tp not in consumer.assignment():
-            if tp in consumer.assignment():  # still ours, being set up: read them again
-                consumer.seek(tp, max(records[0].offset, self._done(tp) + 1))
+        if tp not in consumer.assignment():
             return  # revoked while this batch was fetched: its new owner routes it
+        producer = self._producers.get(tp)
+        if tp not in self._ready or producer is None:
+            # Assigned but its set-up failed (or is under way): finish it here, then
+            # read these records again from the position it sets.
+            consumer.seek(tp, max(records[0].offset, self._done(tp) + 1))
+            try:
+                await self._prepare({tp})
+            except (TimeoutError, KafkaError) as exc:
+                log.warning("partition %s not ready (%s); retrying", tp.partition, exc)
+                await asyncio.sleep(1.0)
+            return
         done = self._done(tp)
         records = [r for r in records if r.offset > done]  # never decide a record twice
         if not records:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaTimeoutError
 
 from hub import topics
 from hub.directory import load_directory_file, publish_agencies
@@ -239,3 +241,39 @@ async def test_agency_added_while_running_gets_an_inbox_and_mail(
     event = await wait_for_event(kafka_bootstrap, "message_id", message_id(second))
     assert event["verdict"] == "ok"
     assert second in await read_topic(kafka_bootstrap, topics.inbox(new))
+
+
+async def test_partition_set_up_that_fails_is_retried_not_left_idle(
+    kafka_bootstrap: str,
+    pki: DemoPKI,
+    signed_package: PackageFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """aiokafka logs and swallows errors raised in a rebalance callback.
+
+    If fencing a newly assigned partition fails there (here: the first
+    InitProducerId times out, as it can under broker load), the router must
+    finish the set-up later instead of holding the partition without routing it.
+    """
+    failed: list[str] = []
+
+    class FlakyProducer(AIOKafkaProducer):  # type: ignore[misc]
+        async def start(self) -> None:
+            if not failed:
+                failed.append("InitProducerId")
+                raise KafkaTimeoutError("injected: InitProducerId timed out")
+            await super().start()
+
+    monkeypatch.setattr("hub.router_service.AIOKafkaProducer", FlakyProducer)
+    raws = [signed_package(A, [B]) for _ in range(3)]
+    with caplog.at_level(logging.WARNING, logger="hub.router_service"):
+        async with running_router(router_settings(kafka_bootstrap, pki)):
+            await submit(kafka_bootstrap, *raws)
+            for raw in raws:
+                event = await wait_for_event(kafka_bootstrap, "message_id", message_id(raw))
+                assert event["verdict"] == "ok"
+    assert failed == ["InitProducerId"]
+    assert "failed (KafkaTimeoutError: injected: InitProducerId timed out); retrying" in caplog.text
+    inbox_b = await read_topic(kafka_bootstrap, topics.inbox(B))
+    assert [inbox_b.count(raw) for raw in raws] == [1, 1, 1]
