@@ -3,12 +3,14 @@
 State lives under one root directory (default ``EDOC_VAR_DIR/kafka``)::
 
     lib/               broker jars, fetched once per pom.xml (sha256 marker)
+    lib-<version>/     the same for another Kafka version (--kafka-version)
     server.properties  rendered from deploy/kafka/server.properties.template
     cluster.id         KRaft cluster id, made once
     data/              log.dirs
     logs/              server.log (INFO) and console.log (stdout/stderr, WARN)
     kafka.pid          process id; the broker leads its own process group
     admin.password     secure mode only: the super-user's password (hub/localkafka_secure.py)
+    admin-client.properties  secure mode only: the super-user's login for Kafka's own tools
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,20 @@ from hub.settings import get_settings
 _JAVA_HINT = "install a JDK 17+ (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME"
 _MARKER = ".edoc-pom.sha256"
 _JVM_OPTS = ("-Xms256m", "-Xmx1g", "-Djava.awt.headless=true")
+#: What ``--kafka-version`` accepts: a release number as on Maven Central.
+_VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
+_POM_VERSION = re.compile(r"<kafka\.version>\s*([^<\s]+)\s*</kafka\.version>")
+#: Kafka's own tool that reads and changes feature levels (``kafka-features.sh``).
+FEATURE_COMMAND = "org.apache.kafka.tools.FeatureCommand"
+
+
+def pom_kafka_version(deploy_dir: Path) -> str | None:
+    """The ``kafka.version`` property of ``deploy_dir/pom.xml`` (None if unreadable)."""
+    try:
+        found = _POM_VERSION.search((deploy_dir / "pom.xml").read_text())
+    except OSError:
+        return None
+    return found.group(1) if found else None
 
 
 def broker_message_max_bytes(max_package_bytes: int) -> int:
@@ -193,8 +210,13 @@ class LocalKafka:
         max_package_bytes: int | None = None,
         lib_dir: Path | None = None,
         secure: bool | None = None,
+        kafka_version: str | None = None,
     ) -> None:
-        """Unset arguments come from settings; ``lib_dir`` lets test brokers share fetched jars."""
+        """Unset arguments come from settings; ``lib_dir`` lets test brokers share fetched jars.
+
+        ``kafka_version`` runs another Kafka release than the pom's ``kafka.version``
+        (upgrade rehearsals): its jars go to ``<lib_dir>-<version>``.
+        """
         s = get_settings()
         self.root = (root or s.var_dir / "kafka").resolve()
         self.port = port if port is not None else s.local_kafka_port
@@ -203,7 +225,18 @@ class LocalKafka:
         )
         self.deploy_dir = (deploy_dir or s.kafka_deploy_dir).resolve()
         self.max_package_bytes = max_package_bytes or s.max_package_bytes
-        self.lib_dir = (lib_dir or self.root / "lib").resolve()
+        version = kafka_version or s.local_kafka_version
+        if version is not None and not _VERSION.match(version):
+            raise KafkaLauncherError(
+                f"{version!r} is not a Kafka version", hint="give a release such as 4.0.0"
+            )
+        pom_version = pom_kafka_version(self.deploy_dir)
+        #: The version asked for when it is not the pom's (None: the pom's).
+        self.kafka_version = version if version != pom_version else None
+        lib = (lib_dir or self.root / "lib").resolve()
+        if self.kafka_version is not None:
+            lib = lib.with_name(f"{lib.name}-{self.kafka_version}")
+        self.lib_dir = lib
         self.data_dir = self.root / "data"
         self.log_dir = self.root / "logs"
         self.log_file = self.log_dir / "server.log"
@@ -212,6 +245,11 @@ class LocalKafka:
         self.pid_file = self.root / "kafka.pid"
         self.secure = s.local_kafka_secure if secure is None else secure
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def version(self) -> str | None:
+        """The Kafka version this launcher runs (None when the pom names none)."""
+        return self.kafka_version or pom_kafka_version(self.deploy_dir)
 
     @property
     def bootstrap(self) -> str:
@@ -232,10 +270,11 @@ class LocalKafka:
         return admin.client_config() if admin else {"bootstrap_servers": self.bootstrap}
 
     def ensure_jars(self) -> Path:
-        """Fetch the broker jars with Maven once per pom.xml version; return the lib directory."""
+        """Fetch the broker jars with Maven once per pom.xml (and version); return the lib dir."""
         pom = self.deploy_dir / "pom.xml"
+        override = [f"-Dkafka.version={self.kafka_version}"] if self.kafka_version else []
         try:
-            digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+            digest = hashlib.sha256(pom.read_bytes() + " ".join(override).encode()).hexdigest()
         except OSError as exc:
             raise KafkaLauncherError(f"cannot read {pom}: {exc.strerror}") from None
         marker = self.lib_dir / _MARKER
@@ -257,11 +296,12 @@ class LocalKafka:
             shutil.rmtree(staging, ignore_errors=True)
             goal = ["-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime"]
             _run(
-                [mvn, *goal, "-f", str(pom), f"-DoutputDirectory={staging}"],
+                [mvn, *goal, *override, "-f", str(pom), f"-DoutputDirectory={staging}"],
                 self.deploy_dir,
                 900,
                 "Maven could not fetch the Kafka jars",
-                hint="check network access to Maven Central and deploy/kafka/pom.xml",
+                hint="check network access to Maven Central, deploy/kafka/pom.xml and the "
+                "Kafka version",
             )
             if not any(staging.glob("kafka_*.jar")):
                 raise KafkaLauncherError(f"Maven left no kafka_*.jar in {staging}")
@@ -353,6 +393,47 @@ class LocalKafka:
                         f"({exc.message}); last log lines:\n{self._log_tail()}",
                         hint=f"full logs in {self.log_dir}",
                     ) from None
+
+    def features(self, args: Sequence[str], timeout: float = 120.0) -> str:
+        """Run Kafka's ``kafka-features`` tool against this broker; return what it printed.
+
+        ``args`` are the tool's own (``describe``, ``upgrade --metadata 4.1``, …); the
+        bootstrap address and, on a secure broker, the super-user's login are added.
+        """
+        if self._live_pid() is None:
+            raise KafkaLauncherError(
+                "the local Kafka broker is not running", hint="`edoc local kafka start` first"
+            )
+        java = self._java()
+        lib = self.ensure_jars()
+        if not any(lib.glob("kafka-tools-*.jar")):
+            raise KafkaLauncherError(
+                f"no kafka-tools jar in {lib}", hint="deploy/kafka/pom.xml must list kafka-tools"
+            )
+        logging = f"-Dlog4j2.configurationFile={self.deploy_dir / 'log4j2.yaml'}"
+        cmd = [java, logging, f"-Dkafka.logs.dir={self.log_dir / 'tools'}"]
+        bootstrap = self._running_bootstrap()  # the running broker's, whatever the settings
+        cmd += ["-cp", str(lib / "*"), FEATURE_COMMAND, "--bootstrap-server", bootstrap]
+        if self._running_secure():
+            password = secure_mode.admin_password(self.root)
+            admin = secure_mode.BrokerAdmin(bootstrap, password=password)
+            config = secure_mode.write_admin_client_properties(self.root, admin)
+            cmd += ["--command-config", str(config)]
+        try:
+            out = subprocess.run(
+                [*cmd, *args],
+                cwd=self.root,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise KafkaLauncherError(f"kafka-features gave no result in {timeout:g}s") from None
+        if out.returncode != 0:
+            last = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
+            raise KafkaLauncherError(f"kafka-features failed (exit {out.returncode}):\n{last}")
+        return out.stdout
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the broker: SIGTERM, SIGKILL after ``timeout`` s; False when none was running."""

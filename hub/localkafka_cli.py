@@ -1,4 +1,4 @@
-"""`edoc local kafka start|stop|status`: the development broker from the command line.
+"""`edoc local kafka start|stop|status|features`: the development broker from the command line.
 
 The bootstrap address goes to stdout (scriptable); progress and notes go to
 stderr. Errors are raised as EdocError subclasses for the root CLI to print.
@@ -42,6 +42,15 @@ SecureOpt = Annotated[
     ),
 ]
 
+KafkaVersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kafka-version",
+        help="Kafka release to run, e.g. 4.0.0 (jars fetched from Maven Central once) "
+        "[default: EDOC_LOCAL_KAFKA_VERSION, else kafka.version in deploy/kafka/pom.xml]",
+    ),
+]
+
 #: Exit code of `status` when no broker runs (0 means running).
 NOT_RUNNING = 3
 
@@ -52,16 +61,19 @@ def start(
     controller_port: ControllerPortOpt = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for readiness")] = 90.0,
     secure: SecureOpt = None,
+    kafka_version: KafkaVersionOpt = None,
 ) -> None:
     """Start the broker (fetching its jars on first use) and wait until it is ready."""
-    kafka = LocalKafka(port=port, controller_port=controller_port, secure=secure)
+    kafka = LocalKafka(
+        port=port, controller_port=controller_port, secure=secure, kafka_version=kafka_version
+    )
     with _err.status("Fetching Kafka jars from Maven Central (first run only)…"):
         kafka.ensure_jars()
     with _err.status(f"Starting Kafka on {kafka.bootstrap}…"):
         started = kafka.start(timeout=timeout)
     state = kafka.status()
     if started:
-        _err.print(f"Kafka is ready (pid {state.pid}); logs in {state.log_file}")
+        _err.print(f"Kafka {kafka.version} is ready (pid {state.pid}); logs in {state.log_file}")
     else:
         _err.print(f"Kafka was already running (pid {state.pid})")
     if kafka.secure:
@@ -94,3 +106,16 @@ def status() -> None:
         raise typer.Exit(NOT_RUNNING)
     _err.print(f"Kafka is running (pid {state.pid}); logs in {state.log_file}")
     typer.echo(state.bootstrap)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def features(ctx: typer.Context, kafka_version: KafkaVersionOpt = None) -> None:
+    """Kafka's kafka-features tool on the running broker: describe, upgrade --metadata 4.1, …
+
+    The arguments after `features` are the tool's; the bootstrap address and, on a
+    secure broker, the super-user's login are added.
+    """
+    kafka = LocalKafka(kafka_version=kafka_version)
+    with _err.status("Running kafka-features…"):
+        out = kafka.features(list(ctx.args))
+    typer.echo(out, nl=False)

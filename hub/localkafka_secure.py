@@ -8,6 +8,7 @@ to the broker's state, readable by the owner only::
 
     admin.password   the password (0600)
     admin.env        EDOC_KAFKA_* lines for the hub admin (0600): `set -a; . admin.env`
+    admin-client.properties  the same login for Kafka's own tools (--command-config, 0600)
     security.mode    "sasl" once the storage was formatted with the super-user
 
 Everything else (services, agencies) is provisioned at run time by
@@ -123,3 +124,16 @@ def check_mode(root: Path, data_dir: Path, secure: bool) -> None:
 def mark_secure(root: Path) -> None:
     """Remember that the storage holds the super-user's credential."""
     (root / MODE_FILE).write_text("sasl\n")
+
+
+def write_admin_client_properties(root: Path, admin: BrokerAdmin) -> Path:
+    """Write the super-user's login for Kafka's Java tools (``--command-config``, 0600)."""
+    path = root / "admin-client.properties"
+    write_private_file(
+        path,
+        "security.protocol=SASL_PLAINTEXT\n"
+        f"sasl.mechanism={MECHANISM}\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{admin.user}" password="{admin.password}";\n',
+    )
+    return path

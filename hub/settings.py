@@ -194,6 +194,11 @@ class Settings(BaseSettings):
         description="`edoc local kafka start` runs the broker with SASL_PLAINTEXT, SCRAM-SHA-512 "
         "and ACLs (same as --secure)",
     )
+    local_kafka_version: str | None = Field(
+        default=None,
+        description="Kafka version of the local broker's jars (same as --kafka-version); unset: "
+        "kafka.version in deploy/kafka/pom.xml",
+    )
     topic_replication_factor: int = Field(
         default=1,
         ge=1,

@@ -75,20 +75,32 @@ def free_port() -> int:
         return port
 
 
-def make_test_broker(root: Path, *, secure: bool = False) -> LocalKafka:
+def make_test_broker(
+    root: Path, *, secure: bool = False, kafka_version: str | None = None
+) -> LocalKafka:
     """A LocalKafka under ``root`` on free ports, sharing the developer's fetched jars.
 
     ``secure``: SASL_PLAINTEXT + SCRAM + ACLs; ``broker.client_config()`` logs in as the
-    super-user (tests/hub/test_kafka_security.py).
+    super-user (tests/hub/test_kafka_security.py). ``kafka_version``: another Kafka
+    release than the pom's (its jars are shared too, in ``lib-<version>``).
     """
     port = free_port()
     controller_port = free_port()
     while controller_port == port:
         controller_port = free_port()
-    shared_lib = get_settings().var_dir / "kafka" / "lib"  # jars are immutable: fetch once
     return LocalKafka(
-        root, port=port, controller_port=controller_port, lib_dir=shared_lib, secure=secure
+        root,
+        port=port,
+        controller_port=controller_port,
+        lib_dir=shared_lib(),
+        secure=secure,
+        kafka_version=kafka_version,
     )
+
+
+def shared_lib() -> Path:
+    """Where test brokers keep the fetched jars: the developer's (jars are immutable)."""
+    return get_settings().var_dir / "kafka" / "lib"
 
 
 @pytest.fixture(scope="session")

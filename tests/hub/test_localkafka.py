@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -13,7 +14,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from hub.errors import BrokerUnavailableError, KafkaLauncherError
-from hub.localkafka import LocalKafka, broker_message_max_bytes, new_cluster_id, wait_for_broker
+from hub.localkafka import (
+    LocalKafka,
+    broker_message_max_bytes,
+    new_cluster_id,
+    pom_kafka_version,
+    wait_for_broker,
+)
+from hub.settings import get_settings
 from tests._ci import unavailable
 from tests._kafka import broker_unavailable, free_port, make_test_broker
 
@@ -160,3 +168,75 @@ def test_marker_provides_the_session_broker(request: pytest.FixtureRequest) -> N
     assert bootstrap.startswith("127.0.0.1:") or bootstrap == os.environ.get(
         "EDOC_TEST_KAFKA_BOOTSTRAP"
     )
+
+
+# -- another Kafka release (--kafka-version / EDOC_LOCAL_KAFKA_VERSION) ---------------------------
+
+
+def fake_mvn(bin_dir: Path, record: Path) -> None:
+    """An ``mvn`` on PATH that records its arguments and 'fetches' one jar."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "mvn"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> {record}\n'
+        'for a in "$@"; do case "$a" in -DoutputDirectory=*) out="${a#-DoutputDirectory=}";; '
+        "esac; done\n"
+        'mkdir -p "$out" && touch "$out/kafka_2.13-x.jar"\n'
+    )
+    script.chmod(0o755)
+
+
+def test_another_kafka_version_has_its_own_jars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tmp_path / "mvn.args"
+    fake_mvn(tmp_path / "bin", record)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    lib = tmp_path / "shared" / "lib"
+    default = LocalKafka(tmp_path / "a", lib_dir=lib)
+    old = LocalKafka(tmp_path / "b", lib_dir=lib, kafka_version="4.0.0")
+    assert default.version == pom_kafka_version(default.deploy_dir)
+    assert (old.version, old.lib_dir) == ("4.0.0", lib.with_name("lib-4.0.0"))
+    # The pom's own version named explicitly is the default: no second copy of its jars.
+    same = LocalKafka(tmp_path / "c", lib_dir=lib, kafka_version=default.version)
+    assert (same.kafka_version, same.lib_dir) == (None, default.lib_dir)
+
+    assert old.ensure_jars() == lib.with_name("lib-4.0.0")
+    assert "-Dkafka.version=4.0.0" in record.read_text()
+    old.ensure_jars()  # fetched once per pom and version
+    assert len(record.read_text().splitlines()) == 1
+    default.ensure_jars()
+    assert "-Dkafka.version" not in record.read_text().splitlines()[1]
+
+
+def test_kafka_version_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDOC_LOCAL_KAFKA_VERSION", "4.0.2")
+    get_settings.cache_clear()
+    try:
+        assert LocalKafka(tmp_path).version == "4.0.2"
+    finally:
+        monkeypatch.delenv("EDOC_LOCAL_KAFKA_VERSION")
+        get_settings.cache_clear()
+
+
+def test_a_malformed_kafka_version_is_refused_by_the_cli(tmp_path: Path) -> None:
+    env = {**os.environ, "EDOC_VAR_DIR": str(tmp_path)}
+    res = subprocess.run(
+        [sys.executable, "-m", "edoc", "local", "kafka", "start", "--kafka-version", "4.0; rm"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert res.returncode != 0
+    assert "'4.0; rm' is not a Kafka version" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_features_needs_a_running_broker(tmp_path: Path) -> None:
+    with pytest.raises(KafkaLauncherError, match="not running"):
+        LocalKafka(tmp_path).features(["describe"])
