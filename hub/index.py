@@ -40,7 +40,8 @@ class MessageIndex:
         self.window = window
         self.group = group
         self._items: dict[str, Accepted] = {}
-        self._pending: list[str] = []
+        # Open transactions (one per partition, routed concurrently) and what each added.
+        self._pending: dict[int, list[str]] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._tps: list[TopicPartition] = []
         self._follower: asyncio.Task[None] | None = None
@@ -56,24 +57,28 @@ class MessageIndex:
         """The accepted message with this id, if remembered."""
         return self._items.get(message_id)
 
-    def add(self, message_id: str, item: Accepted) -> None:
-        """Remember a message accepted in the open transaction."""
+    def add(self, message_id: str, item: Accepted, txn: int = 0) -> None:
+        """Remember a message accepted in the open transaction ``txn`` (a partition)."""
         if message_id not in self._items:
-            self._pending.append(message_id)
+            self._pending.setdefault(txn, []).append(message_id)
         self._items[message_id] = item
 
-    def commit(self, now: datetime) -> None:
-        """The transaction committed: keep its additions; forget what left the window."""
-        self._pending.clear()
+    def commit(self, now: datetime, txn: int | None = None) -> None:
+        """Transaction ``txn`` (None: all) committed: keep its additions; forget expired ones."""
+        for key in self._txns(txn):
+            self._pending.pop(key, None)
         horizon = now - self.window
         if self._items and next(iter(self._items.values())).accepted_at < horizon:
             self._items = {k: v for k, v in self._items.items() if v.accepted_at >= horizon}
 
-    def rollback(self) -> None:
-        """The transaction aborted: drop its additions."""
-        for message_id in self._pending:
-            self._items.pop(message_id, None)
-        self._pending.clear()
+    def rollback(self, txn: int | None = None) -> None:
+        """Transaction ``txn`` (None: all) aborted: drop its additions."""
+        for key in self._txns(txn):
+            for message_id in self._pending.pop(key, []):
+                self._items.pop(message_id, None)
+
+    def _txns(self, txn: int | None) -> list[int]:
+        return list(self._pending) if txn is None else [txn]
 
     async def start(
         self, consumer_kwargs: dict[str, object], partitions: list[int], now: datetime

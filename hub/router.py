@@ -197,6 +197,7 @@ class Router:
             self.index.add(
                 str(header.message_id),
                 Accepted(header.sender, tuple(header.to), header.kind.value, now),
+                txn=source.partition,
             )
         else:
             # The original bytes travel unchanged so nothing is lost and reprocessing is exact.

@@ -236,8 +236,15 @@ class RouterService:
                             if tp in consumer.assignment():
                                 consumer.seek(tp, max(records[0].offset, self._done(tp) + 1))
                         continue
-                    for tp, records in batch.items():
-                        await self._route_partition(tp, records)
+                    # One transaction per partition, concurrently: while one commits (a
+                    # broker round trip), the next partition's packages are verified.
+                    results = await asyncio.gather(
+                        *(self._route_partition(tp, recs) for tp, recs in batch.items()),
+                        return_exceptions=True,
+                    )
+                    for result in results:
+                        if isinstance(result, BaseException):
+                            raise result
 
     async def _route_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         consumer = self._client()
@@ -272,7 +279,7 @@ class RouterService:
                     {tp: records[-1].offset + 1}, self.settings.router_group
                 )
         except ProducerFenced:
-            self.index.rollback()
+            self.index.rollback(tp.partition)
             raise HubError(
                 f"another router took over partition {tp.partition} while this one was "
                 "stalled; this one stops",
@@ -280,12 +287,12 @@ class RouterService:
             ) from None
         except KafkaError as exc:
             # Aborted: nothing of this batch is visible; forget it and read it again.
-            self.index.rollback()
+            self.index.rollback(tp.partition)
             log.warning("transaction aborted (%s); partition %s will be retried", exc, tp.partition)
             consumer.seek(tp, records[0].offset)
             await asyncio.sleep(1.0)
             return
-        self.index.commit(datetime.now(UTC))
+        self.index.commit(datetime.now(UTC), tp.partition)
         self._committed[tp] = records[-1].offset
         self.routed += len(decisions)
 

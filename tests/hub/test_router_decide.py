@@ -103,6 +103,21 @@ def test_aborted_transaction_forgets_its_acceptances(
     assert decide(router, raw).accepted, "after an abort the same package is accepted once"
 
 
+def test_abort_in_one_partition_keeps_what_another_partition_accepted(
+    router: Router, signed_package: PackageFactory
+) -> None:
+    """Partitions commit concurrently, each in its own transaction: an abort is per partition."""
+    first, second = signed_package(A, [B]), signed_package(A, [C])
+    src = {p: SourceRecord(topic=topics.SUBMIT, partition=p, offset=0) for p in (0, 1)}
+    now = datetime.now(UTC)
+    assert router.decide(first, source=src[0], received_at=now).accepted
+    assert router.decide(second, source=src[1], received_at=now).accepted
+    router.index.rollback(1)
+    router.index.commit(now, 0)
+    assert decide(router, first).report.reasons == ["duplicate"], "partition 0 committed"
+    assert decide(router, second).accepted, "partition 1 aborted: accepted again"
+
+
 def test_refusal_sends_status_02_with_reasons_to_the_sender(
     router: Router, signed_package: PackageFactory, verifier: Verifier
 ) -> None:
