@@ -727,12 +727,6 @@ async def test_frozen_router_is_fenced_by_its_replacement_and_writes_nothing(
 
 @pytest.mark.kafka
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    reason="known issue (docs/router.md, 'Scaling out'): with two routers in one group, "
-    "partitions handed back and forth under broker load can stall a few packages; one "
-    "router per group, restarted or replaced, is exactly-once (the other tests here)",
-    strict=False,
-)
 async def test_second_router_joining_and_leaving_the_group_mid_stream_duplicates_nothing(
     kafka_bootstrap: str,
     pki: DemoPKI,
