@@ -8,7 +8,7 @@ The service role's table grants of 0002 cover the new column.
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-27
+Create Date: 2026-11-26
 """
 
 from __future__ import annotations
