@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/throughput.py [--packages 5000] [--rounds 3] [--pdf-kb 100]
         [--latency-packages 1000] [--rate R] [--backlog 100000] [--bootstrap HOST:PORT]
-        [--tuned-relay-kb 1024] [--json OUT]
+        [--tuned-relay-kb 1024] [--routers 2 --partitions 4] [--json OUT]
 
 What it measures (method and results in docs/performance.md, "Router throughput"):
 
@@ -32,6 +32,10 @@ size and one Kafka transaction per batch with ``send_offsets_to_transaction``:
 * **relay** — this file's ``_relay`` command: consume ``edoc.submit`` and
   produce the same bytes to the same inbox topics, recipients taken from a
   record header the benchmark sets — no parsing, no verification.
+
+``--routers N`` runs N router processes in one consumer group (N ≤ partitions).
+The clock then starts once all have joined; what the first routed while the
+others joined is left out of the rates, CPU is summed, RSS is the largest.
 
 Unless ``--bootstrap`` is given it starts its own broker (LocalKafka on free
 ports in a temporary directory) and removes it afterwards.
@@ -218,52 +222,67 @@ def _cpu_seconds(pid: int) -> float:
 
 @dataclass
 class Component:
-    """A router or relay process with its own consumer group and transactional id."""
+    """A router or relay: ``instances`` processes in one consumer group."""
 
     name: str
     command: list[str]
     env: dict[str, str]
     group: str
     log_file: Path
-    proc: subprocess.Popen[bytes] | None = None
+    instances: int = 1
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(self) -> None:
-        """Launch it."""
+        """Launch its processes."""
         with self.log_file.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.command,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            self.procs = [
+                subprocess.Popen(
+                    self.command,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+                for _ in range(self.instances)
+            ]
 
     @property
-    def pid(self) -> int:
-        """Its process id."""
-        assert self.proc is not None
-        return self.proc.pid
+    def pids(self) -> list[int]:
+        """Process ids of its processes."""
+        return [p.pid for p in self.procs]
+
+    def cpu_seconds(self) -> float:
+        """CPU time of all its processes so far."""
+        return sum(_cpu_seconds(pid) for pid in self.pids)
+
+    def memory_mb(self, field_name: str) -> float:
+        """The largest ``VmRSS``/``VmHWM`` among its processes (memory is per process)."""
+        return max((_proc_status(pid, field_name) for pid in self.pids), default=0) / 1e6
 
     def check_alive(self) -> None:
-        """Raise with the log tail if it died."""
-        if self.proc is not None and self.proc.poll() is not None:
-            tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-30:])
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{tail}")
+        """Raise with the log tail if one of its processes died."""
+        for proc in self.procs:
+            if proc.poll() is not None:
+                tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-30:])
+                raise RuntimeError(f"{self.name} exited with {proc.returncode}:\n{tail}")
 
     def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM, then SIGKILL if it lingers."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        """SIGTERM, then SIGKILL if one lingers."""
+        running = [p for p in self.procs if p.poll() is None]
+        for proc in running:
+            proc.send_signal(signal.SIGTERM)
+        for proc in running:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
 
-def router_component(settings: Settings, pki: DemoPKI, work: Path, tag: str) -> Component:
-    """``edoc serve --only router`` configured like the tests configure it."""
+def router_component(
+    settings: Settings, pki: DemoPKI, work: Path, tag: str, instances: int = 1
+) -> Component:
+    """``edoc serve --only router`` configured like the tests configure it (``instances`` of it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDOC_")}
     group = f"bench-router-{tag}"
     env |= {
@@ -281,7 +300,7 @@ def router_component(settings: Settings, pki: DemoPKI, work: Path, tag: str) -> 
         "EDOC_LOG_LEVEL": os.environ.get("BENCH_ROUTER_LOG_LEVEL", "INFO"),
     }
     cmd = [sys.executable, "-m", "edoc", "serve", "--only", "router"]
-    return Component("router", cmd, env, group, work / f"router-{tag}.log")
+    return Component("router", cmd, env, group, work / f"router-{tag}.log", instances)
 
 
 def relay_component(
@@ -375,7 +394,7 @@ async def start_group_at_end(bootstrap: str, group: str) -> dict[TopicPartition,
 
 
 async def wait_for_group_member(bootstrap: str, group: str, component: Component) -> None:
-    """Return once the component has joined its group (polls DescribeGroups)."""
+    """Return once all the component's processes have joined its group (polls DescribeGroups)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -384,7 +403,7 @@ async def wait_for_group_member(bootstrap: str, group: str, component: Component
                 component.check_alive()
                 (resp,) = await admin.describe_consumer_groups([group])
                 state, members = resp.groups[0][2], resp.groups[0][5]
-                if state == "Stable" and members:
+                if state == "Stable" and len(members) >= component.instances:
                     return
                 await asyncio.sleep(0.1)  # the broker has no notification for group state
     finally:
@@ -548,21 +567,33 @@ class DrainResult:
     peak_rss_mb: float = 0.0
     #: (packages routed so far, RSS in MB), sampled twice a second.
     rss_samples: list[tuple[int, float]] = field(default_factory=list)
+    #: Packages already routed when the clock started (the first of several processes
+    #: routes while the others join); rates count only the rest.
+    head_start: int = 0
+
+    @property
+    def _timed_share(self) -> float:
+        return (self.packages - self.head_start) / self.packages
 
     @property
     def docs_per_s(self) -> float:
         """Documents routed per second."""
-        return self.packages / self.seconds
+        return (self.packages - self.head_start) / self.seconds
 
     @property
     def deliveries_per_s(self) -> float:
-        """Inbox copies written per second."""
-        return self.deliveries / self.seconds
+        """Inbox copies written per second (the untimed head start taken out in proportion)."""
+        return self.deliveries * self._timed_share / self.seconds
+
+    @property
+    def mb_per_s(self) -> float:
+        """Megabytes read from ``edoc.submit`` per second."""
+        return self.megabytes * self._timed_share / self.seconds
 
     @property
     def docs_per_cpu_s(self) -> float:
-        """Documents per CPU-second of the component's process."""
-        return self.packages / max(self.cpu_seconds, 1e-9)
+        """Documents per CPU-second of the component's processes."""
+        return (self.packages - self.head_start) / max(self.cpu_seconds, 1e-9)
 
 
 @dataclass
@@ -633,19 +664,19 @@ async def measure_drain(
     try:
         with running(component):
             await wait_for_group_member(bootstrap, component.group, component)
-            result.rss_after_start_mb = _proc_status(component.pid, "VmRSS") / 1e6
-            cpu0 = _cpu_seconds(component.pid)
+            result.rss_after_start_mb = component.memory_mb("VmRSS")
+            cpu0 = component.cpu_seconds()
             t0 = time.monotonic()
-            done = 0
+            result.head_start = done = await committed_total(admin, component.group) - base
             while done < total:
                 component.check_alive()
                 await asyncio.sleep(0.5)  # sampling interval of progress and RSS
                 done = await committed_total(admin, component.group) - base
-                result.rss_samples.append((done, _proc_status(component.pid, "VmRSS") / 1e6))
+                result.rss_samples.append((done, component.memory_mb("VmRSS")))
                 progress.update(task, completed=done)
             result.seconds = time.monotonic() - t0
-            result.cpu_seconds = _cpu_seconds(component.pid) - cpu0
-            result.peak_rss_mb = _proc_status(component.pid, "VmHWM") / 1e6
+            result.cpu_seconds = component.cpu_seconds() - cpu0
+            result.peak_rss_mb = component.memory_mb("VmHWM")
     finally:
         await admin.close()
     return result
@@ -757,7 +788,13 @@ class Report:
             f"({m['pdf_kb']} KB PDF), 1–{m['max_recipients']} recipients (mean "
             f"{router.deliveries / router.packages:.1f}), {m['partitions']} partitions, "
             f"{m['batch_size']} records per transaction; load average {m['load_before']:.1f} "
-            f"before, {m['load_after']:.1f} after.",
+            f"before, {m['load_after']:.1f} after."
+            + (
+                f" Router: {m['routers']} processes in one consumer group (CPU summed, RSS "
+                "of the largest)."
+                if m.get("routers", 1) > 1
+                else ""
+            ),
             "",
             f"| {m['packages']:,} packages, median of {rounds} rounds | router | plain relay "
             "| router ÷ relay |",
@@ -767,8 +804,7 @@ class Report:
             f"| (each round) | {each} | {each_relay} | |",
             f"| inbox copies/s | {router.deliveries_per_s:,.0f} | {relay.deliveries_per_s:,.0f} "
             f"| {router.deliveries_per_s / relay.deliveries_per_s:.0%} |",
-            f"| MB/s read from edoc.submit | {router.megabytes / router.seconds:,.1f} "
-            f"| {relay.megabytes / relay.seconds:,.1f} | |",
+            f"| MB/s read from edoc.submit | {router.mb_per_s:,.1f} | {relay.mb_per_s:,.1f} | |",
             f"| documents per CPU-second of the process | {router.docs_per_cpu_s:,.0f} "
             f"| {relay.docs_per_cpu_s:,.0f} | {router.docs_per_cpu_s / relay.docs_per_cpu_s:.0%} |",
             f"| peak RSS (MB) | {router.peak_rss_mb:,.0f} | {relay.peak_rss_mb:,.0f} | |",
@@ -877,12 +913,13 @@ async def run(args: argparse.Namespace, work: Path, bootstrap: str) -> Report:
         "pdf_kb": args.pdf_kb,
         "max_recipients": args.max_recipients,
         "partitions": args.partitions,
+        "routers": args.routers,
         "batch_size": args.batch_size,
         "packages": args.packages,
         "bootstrap": bootstrap,
         "load_before": os.getloadavg()[0],
     }
-    router = router_component(settings, pki, work, tag)
+    router = router_component(settings, pki, work, tag, args.routers)
     relay = relay_component(settings, work, tag)
     drains: dict[str, list[DrainResult]] = {"router": [], "relay": []}
     tuned: list[DrainResult] = []
@@ -920,7 +957,7 @@ async def run(args: argparse.Namespace, work: Path, bootstrap: str) -> Report:
             backlog = None
             if args.backlog:
                 backlog = await measure_drain(
-                    router_component(settings, pki, work, tag + "-backlog"),
+                    router_component(settings, pki, work, tag + "-backlog", args.routers),
                     bootstrap,
                     factory,
                     args.backlog,
@@ -948,6 +985,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-recipients", type=int, default=3)
     p.add_argument("--backlog", type=int, default=100_000, help="0 skips the backlog phase")
     p.add_argument("--partitions", type=int, default=3, help="partitions of edoc.submit")
+    p.add_argument(
+        "--routers", type=int, default=1, help="router processes in one group (≤ partitions)"
+    )
     p.add_argument("--batch-size", type=int, default=200, help="records per transaction")
     p.add_argument("--sign-workers", type=int, default=max(1, (os.cpu_count() or 2)))
     p.add_argument(
@@ -975,6 +1015,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(relay(ns.bootstrap, ns.group, ns.batch_size, ns.max_batch_kb))
         return
     args = parse_args(argv)
+    if not 1 <= args.routers <= args.partitions:
+        raise SystemExit("error: --routers must be between 1 and --partitions")
     work = Path(tempfile.mkdtemp(prefix="edoc-bench-"))
     try:
         with broker(args, work) as bootstrap:
