@@ -15,30 +15,32 @@ State lives under one root directory (default ``EDOC_VAR_DIR/kafka``)::
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import concurrent.futures
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
-
 from hub import localkafka_secure as secure_mode
 from hub.errors import BrokerUnavailableError, KafkaLauncherError
+from hub.localkafka_proc import (
+    is_broker,
+    locked,
+    port_free,
+    run_async,
+    run_tool,
+    tail,
+    wait_for_broker,
+)
 from hub.provision import write_private_file
 from hub.settings import get_settings
 
@@ -76,111 +78,6 @@ def new_cluster_id() -> str:
         cid = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
         if not cid.startswith("-"):  # StorageTool would read it as an option
             return cid
-
-
-async def _probe(
-    bootstrap: str, request_timeout: float, client: Mapping[str, Any] | None = None
-) -> None:
-    """One readiness check: a TCP connect, then a metadata request listing a broker."""
-    addresses = [a.strip() for a in bootstrap.split(",") if a.strip()]
-    refused: OSError | None = None
-    for address in addresses:
-        host, sep, port = address.rpartition(":")
-        if not sep or not port.isdigit():
-            raise ValueError(f"{address!r} is not host:port")
-        try:  # cheap first: aiokafka logs every failed bootstrap at ERROR level
-            _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
-        except OSError as exc:
-            refused = exc
-            continue
-        writer.close()
-        break
-    else:
-        raise refused or ValueError("no address given")
-    admin = AIOKafkaAdminClient(
-        **{**(client or {}), "bootstrap_servers": bootstrap},
-        request_timeout_ms=max(1000, int(request_timeout * 1000)),
-    )
-    try:
-        await admin.start()
-        if not (await admin.describe_cluster()).get("brokers"):
-            raise KafkaError("metadata lists no broker yet")
-    finally:
-        await admin.close()
-
-
-async def wait_for_broker(
-    bootstrap: str,
-    timeout: float,  # noqa: ASYNC109 -- see the docstring
-    client: Mapping[str, Any] | None = None,
-) -> None:
-    """Return once ``bootstrap`` answers a metadata request.
-
-    Raises BrokerUnavailableError naming the address after ``timeout`` seconds
-    (a parameter rather than ``asyncio.timeout`` so the error says why).
-    ``client`` adds security options (``hub.kafka.client_config`` form).
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        remaining = deadline - loop.time()
-        try:
-            await asyncio.wait_for(
-                _probe(bootstrap, 5.0, client), timeout=max(0.2, min(remaining, 5.0))
-            )
-            return
-        except ValueError as exc:
-            raise BrokerUnavailableError(bootstrap, str(exc)) from None
-        except (TimeoutError, OSError, KafkaError) as exc:
-            detail = str(exc) or type(exc).__name__
-            if isinstance(exc, ConnectionRefusedError):
-                detail = "connection refused"
-            elif isinstance(exc, TimeoutError):
-                detail = "no answer in time"
-        if loop.time() + 0.25 >= deadline:
-            raise BrokerUnavailableError(bootstrap, f"{detail}; waited {timeout:g}s")
-        await asyncio.sleep(0.25)
-
-
-def _run_async(coro: Coroutine[Any, Any, None]) -> None:
-    """Run ``coro`` in a fresh loop on a worker thread: works even inside a running loop."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, coro).result()
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    """Last ``lines`` lines of a text file, or '' when there is none."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(max(0, path.stat().st_size - 16384))
-            text = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _run(cmd: list[str], cwd: Path, timeout: float, failure: str, hint: str | None = None) -> None:
-    """Run a tool to completion; on failure raise with the last lines of its output."""
-    try:
-        out = subprocess.run(
-            cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise KafkaLauncherError(f"{failure}: no result in {timeout:g}s", hint=hint) from None
-    if out.returncode != 0:
-        last = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
-        raise KafkaLauncherError(f"{failure} (exit {out.returncode}):\n{last}", hint=hint)
-
-
-def _port_free(port: int) -> bool:
-    """True when 127.0.0.1:port can be bound (sockets in TIME_WAIT do not count, as for Java)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -281,7 +178,7 @@ class LocalKafka:
         if marker.is_file() and marker.read_text().strip() == digest:
             return self.lib_dir
         self.lib_dir.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(self.lib_dir.parent / ".lib.lock"):
+        with locked(self.lib_dir.parent / ".lib.lock"):
             if marker.is_file() and marker.read_text().strip() == digest:
                 return self.lib_dir  # another process fetched them while we waited
             mvn = shutil.which("mvn")
@@ -295,7 +192,7 @@ class LocalKafka:
             staging = self.lib_dir.with_name(self.lib_dir.name + ".partial")
             shutil.rmtree(staging, ignore_errors=True)
             goal = ["-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime"]
-            _run(
+            run_tool(
                 [mvn, *goal, *override, "-f", str(pom), f"-DoutputDirectory={staging}"],
                 self.deploy_dir,
                 900,
@@ -313,7 +210,7 @@ class LocalKafka:
     def start(self, timeout: float = 90.0) -> bool:
         """Start the broker and wait until it serves metadata; False when it was already running."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with _locked(self.root / ".lock"):
+        with locked(self.root / ".lock"):
             pid = self._live_pid()
             if pid is not None:
                 running = self._running_bootstrap()
@@ -331,7 +228,7 @@ class LocalKafka:
                 return False
             self.pid_file.unlink(missing_ok=True)
             for port in (self.port, self.controller_port):
-                if not _port_free(port):
+                if not port_free(port):
                     raise KafkaLauncherError(
                         f"port {port} on 127.0.0.1 is already in use by another process",
                         hint="stop it, or pick other ports (--port/--controller-port, "
@@ -375,12 +272,12 @@ class LocalKafka:
         while True:
             if self._live_pid() is None:
                 raise KafkaLauncherError(
-                    f"the Kafka broker exited during startup; last log lines:\n{self._log_tail()}",
+                    f"the Kafka broker exited during startup; last log lines:\n{self._logtail()}",
                     hint=f"full logs in {self.log_dir}",
                 )
             remaining = deadline - time.monotonic()
             try:
-                _run_async(
+                run_async(
                     wait_for_broker(
                         self.bootstrap, max(0.5, min(remaining, 2.0)), self.client_config()
                     )
@@ -390,7 +287,7 @@ class LocalKafka:
                 if time.monotonic() >= deadline:
                     raise KafkaLauncherError(
                         f"the Kafka broker did not become ready in {timeout:g}s "
-                        f"({exc.message}); last log lines:\n{self._log_tail()}",
+                        f"({exc.message}); last log lines:\n{self._logtail()}",
                         hint=f"full logs in {self.log_dir}",
                     ) from None
 
@@ -530,7 +427,7 @@ class LocalKafka:
         admin = self.admin
         if admin is not None:  # the super-user must exist before anyone can log in
             args += secure_mode.scram_format_args(admin.password)
-        _run(
+        run_tool(
             [*tool, *args, "--ignore-formatted"],
             self.root,
             120,
@@ -545,37 +442,7 @@ class LocalKafka:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _is_broker(pid, str(self.properties)) else None
+        return pid if is_broker(pid, str(self.properties)) else None
 
-    def _log_tail(self) -> str:
-        return _tail(self.console_log) or _tail(self.log_file) or "(no log output)"
-
-
-def _is_broker(pid: int, properties: str) -> bool:
-    """True when ``pid`` is alive, not a zombie and (where /proc tells) runs ``properties``."""
-    proc = Path("/proc") / str(pid)
-    if not proc.parent.is_dir():  # no /proc (macOS): liveness is all we can check
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
-    try:
-        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X") and properties in cmdline
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Exclusive advisory lock: concurrent `start` or jar fetches wait for each other."""
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    def _logtail(self) -> str:
+        return tail(self.console_log) or tail(self.log_file) or "(no log output)"

@@ -25,7 +25,8 @@ from pydantic import SecretStr
 from hub import kafka_acl, topics
 from hub.directory import load_directory_file
 from hub.kafka import client_config
-from hub.localkafka import LocalKafka, new_cluster_id, wait_for_broker
+from hub.localkafka import LocalKafka, new_cluster_id
+from hub.localkafka_proc import wait_for_broker
 from hub.provision import Provisioner, new_password
 from hub.settings import REPO_ROOT, Settings, get_settings
 from schemas.errors import EdocError

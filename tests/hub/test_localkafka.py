@@ -19,8 +19,8 @@ from hub.localkafka import (
     broker_message_max_bytes,
     new_cluster_id,
     pom_kafka_version,
-    wait_for_broker,
 )
+from hub.localkafka_proc import wait_for_broker
 from hub.settings import get_settings
 from tests._ci import unavailable
 from tests._kafka import broker_unavailable, free_port, make_test_broker
