@@ -57,7 +57,7 @@ class MessageIndex:
         """The accepted message with this id, if remembered."""
         return self._items.get(message_id)
 
-    def add(self, message_id: str, item: Accepted, txn: int = 0) -> None:
+    def add(self, message_id: str, item: Accepted, *, txn: int) -> None:
         """Remember a message accepted in the open transaction ``txn`` (a partition)."""
         if message_id not in self._items:
             self._pending.setdefault(txn, []).append(message_id)

@@ -242,9 +242,11 @@ class RouterService:
                         *(self._route_partition(tp, recs) for tp, recs in batch.items()),
                         return_exceptions=True,
                     )
-                    for result in results:
-                        if isinstance(result, BaseException):
-                            raise result
+                    failures = [r for r in results if isinstance(r, BaseException)]
+                    for extra in failures[1:]:  # only one can be raised; say the others
+                        log.error("routing another partition failed too: %r", extra)
+                    if failures:
+                        raise failures[0]
 
     async def _route_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         consumer = self._client()

@@ -74,7 +74,11 @@ def sign(
         raise SignerError(f"JWS algorithm {alg} is not allowed", hint=f"use {ALLOWED_ALGS}")
     head = _protected_segment(alg, tuple(chain))
     signing_input = f"{head}.{b64url_encode(header_bytes)}".encode("ascii")
-    return f"{head}..{b64url_encode(_raw_signature(key, alg, signing_input))}"
+    try:
+        signature = _raw_signature(key, alg, signing_input)
+    except ValueError as exc:  # e.g. PSS with a key too small for its salt
+        raise SignerError(f"cannot sign with {alg}: {exc}") from None
+    return f"{head}..{b64url_encode(signature)}"
 
 
 @lru_cache(maxsize=64)

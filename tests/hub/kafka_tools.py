@@ -78,8 +78,12 @@ class RouterConfig:
 
     @property
     def transactional_id(self) -> str:
-        """``EDOC_ROUTER_TRANSACTIONAL_ID``: one for all incarnations, so each fences the last."""
-        return f"router-{self.instance}"
+        """``EDOC_ROUTER_TRANSACTIONAL_ID``: one for all incarnations, so each fences the last.
+
+        Shared by every router of a shared group, as deployed: partition ``p``'s producer
+        is ``<id>-<p>`` whichever router owns it, so a new owner fences the previous one.
+        """
+        return self.shared_group or f"router-{self.instance}"
 
     def settings(self) -> Settings:
         """The same configuration as a ``Settings`` object (for ``TopicAdmin`` and friends)."""

@@ -736,9 +736,11 @@ async def test_second_router_joining_and_leaving_the_group_mid_stream_duplicates
 ) -> None:
     """Scale out and back in, three times, while the stream flows.
 
-    A second router (own transactional id, same consumer group) starts and
-    later stops gracefully; every join and leave moves partitions between the
-    two while both are routing. Nothing may be lost or routed twice.
+    A second router (same consumer group and transactional id, as deployed:
+    whoever is assigned partition p initialises ``<id>-p`` and so fences its
+    previous owner) starts and later stops gracefully; every join and leave
+    moves partitions between the two while both are routing. Nothing may be lost
+    or routed twice.
     """
     stream = build_mixed_stream(signed_package, pki, rng)
     first = router_config(kafka_bootstrap, pki, tmp_path, "scale-a")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from hub.errors import BrokerUnavailableError
 from hub.serve import serve
 from hub.settings import Settings
-from hub.store.db import make_engine
+from hub.store.db import MIGRATIONS, make_engine
 from signing.pki import DemoPKI
 from tests._postgres import APP_ROLE, PostgresDatabase, free_port
 
@@ -36,4 +37,4 @@ async def test_database_services_migrate_once_on_postgres(
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     finally:
         await engine.dispose()
-    assert version is not None
+    assert version == ScriptDirectory(str(MIGRATIONS)).get_current_head(), "migrated to the head"

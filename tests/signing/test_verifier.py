@@ -66,7 +66,6 @@ def test_valid_package_report(
     assert report.validation_time == report.sent_at
 
 
-@pytest.mark.filterwarnings("ignore:Key size should be:UserWarning")  # joserfc, on RSA-1024
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize(
     ("code", "reason"),
@@ -307,3 +306,14 @@ def test_profile_bug_rejects_instead_of_crashing(make_package: MakePackage, spki
 def test_naive_times_are_a_caller_error(make_package: MakePackage, sverifier: Verifier) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         sverifier.verify_bytes(make_package(), received_at=datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize("content", ["QUJD=", "QUJD==", "QU JD", "QUJ*", "QU=JD", "QUJDRA"])
+def test_attachment_content_that_is_not_strict_base64_is_malformed(
+    make_package: MakePackage, sverifier: Verifier, content: str
+) -> None:
+    """Excess padding, whitespace, foreign characters, inner padding, a bad length."""
+    raw = _edit(make_package(), lambda p: p["attachments"][0].__setitem__("content", content))
+    report = sverifier.verify_bytes(raw)
+    assert report.reasons == [Reason.MALFORMED]
+    assert "content is not base64" in report.details[0]
