@@ -9,6 +9,7 @@ hub runs and their inbox topics are created on the spot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -128,7 +129,12 @@ async def follow_directory(
         enable_auto_commit=False,
         isolation_level="read_committed",
     )
-    await consumer.start()
+    try:
+        await consumer.start()
+    except BaseException:
+        with contextlib.suppress(Exception):  # the start's own error is the one to report
+            await consumer.stop()
+        raise
     try:
         caught_up = False
         while not stop.is_set():

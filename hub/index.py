@@ -91,7 +91,13 @@ class MessageIndex:
         """
         self._consumer = AIOKafkaConsumer(**consumer_kwargs, group_id=None)
         consumer = self._consumer
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            self._consumer = None
+            with contextlib.suppress(Exception):  # the start's own error is the one to report
+                await consumer.stop()
+            raise
         # Let the consumer's background tasks start: aiokafka's stop() raises
         # CancelledError when called before they ever ran.
         await asyncio.sleep(0)

@@ -99,7 +99,18 @@ class RouterService:
         self._directory_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Create topics and inboxes, load the index, start the producer and the consumer."""
+        """Create topics and inboxes, load the index, start the producer and the consumer.
+
+        A start that fails half-way closes what it opened before raising.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the start's own error is the one to report
+                await self.stop()
+            raise
+
+    async def _start(self) -> None:
         s = self.settings
         await self.admin.start()
         await self.admin.ensure_inboxes(a.code for a in self.directory.agencies() if a.active)
@@ -126,7 +137,6 @@ class RouterService:
             await self._consumer.start()
             self._consumer.subscribe([topics.SUBMIT], listener=_Rebalance(self))
         except KafkaConnectionError as exc:
-            await self.stop()
             raise BrokerUnavailableError(s.kafka_bootstrap, str(exc)) from None
         log.info(
             "router started: %d agencies, %d remembered messages",
