@@ -51,6 +51,7 @@ def _entries(client: httpx.Client, **params: str) -> int:
     return len(page.json()["entries"])
 
 
+@pytest.mark.kafka(own_broker=True)
 @pytest.mark.timeout(420)
 def test_demo_comes_up_routes_the_simulated_agencies_and_stops_cleanly(tmp_path: Path) -> None:
     if shutil.which("java") is None or shutil.which("mvn") is None:
