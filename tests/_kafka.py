@@ -99,6 +99,20 @@ def make_test_broker(
     )
 
 
+def start_or_unavailable(broker: LocalKafka) -> LocalKafka:
+    """``broker`` started, or the test failed on CI (skipped elsewhere) with the reason."""
+    reason: str | None = None  # raised outside `except`: no chained traceback in reports
+    try:
+        broker.start()
+    except EdocError as exc:
+        reason = exc.diagnostics()
+        with contextlib.suppress(EdocError):
+            broker.stop()
+    if reason:
+        broker_unavailable(reason)
+    return broker
+
+
 def shared_lib() -> Path:
     """Where test brokers keep the fetched jars: the developer's (jars are immutable)."""
     return get_settings().var_dir / "kafka" / "lib"
@@ -120,15 +134,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             broker_unavailable(reason)
         yield external
         return
-    kafka = make_test_broker(tmp_path_factory.mktemp("kafka"))
-    try:
-        kafka.start()
-    except EdocError as exc:
-        reason = exc.diagnostics()
-        with contextlib.suppress(EdocError):
-            kafka.stop()
-    if reason:
-        broker_unavailable(reason)
+    kafka = start_or_unavailable(make_test_broker(tmp_path_factory.mktemp("kafka")))
     try:
         yield kafka.bootstrap
     finally:

@@ -38,9 +38,8 @@ from hub.provision import Provisioner
 from hub.settings import Settings
 from hub.store.db import make_engine
 from hub.store.log import SignatureLog
-from schemas.errors import EdocError
 from signing.pki import DemoPKI
-from tests._kafka import broker_unavailable, free_port, make_test_broker
+from tests._kafka import free_port, make_test_broker, start_or_unavailable
 from tests.conftest import A, B, C, PackageFactory
 from tests.hub.test_audit_kafka import running_recorder
 from tests.hub.test_router_kafka import message_id, running_router
@@ -83,16 +82,9 @@ class SecureHub:
 @pytest.fixture(scope="module")
 def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     """A broker of its own with SASL_PLAINTEXT, SCRAM-SHA-512 and ACLs."""
-    broker = make_test_broker(tmp_path_factory.mktemp("secure-kafka"), secure=True)
-    reason = None
-    try:
-        broker.start()
-    except EdocError as exc:
-        reason = exc.diagnostics()
-        with contextlib.suppress(EdocError):
-            broker.stop()
-    if reason:
-        broker_unavailable(reason)
+    broker = start_or_unavailable(
+        make_test_broker(tmp_path_factory.mktemp("secure-kafka"), secure=True)
+    )
     try:
         yield broker
     finally:

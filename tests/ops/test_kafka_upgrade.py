@@ -20,27 +20,13 @@ from hub.errors import KafkaLauncherError
 from hub.localkafka import LocalKafka, pom_kafka_version
 from hub.settings import get_settings
 from schemas.errors import EdocError
-from tests._kafka import broker_unavailable, make_test_broker, shared_lib
+from tests._kafka import make_test_broker, shared_lib, start_or_unavailable
 
 pytestmark = pytest.mark.kafka(own_broker=True)
 
 #: The release upgraded from: the previous minor release line of Kafka 4.
 OLD = "4.0.0"
 TOPIC = "edoc.upgrade-check"
-
-
-def started(broker: LocalKafka) -> LocalKafka:
-    """``broker`` running, or the test skipped (failed on CI) with the reason."""
-    reason = None
-    try:
-        broker.start()
-    except EdocError as exc:
-        reason = exc.diagnostics()
-        with contextlib.suppress(EdocError):
-            broker.stop()
-    if reason:
-        broker_unavailable(reason)
-    return broker
 
 
 def same_node(broker: LocalKafka, kafka_version: str | None = None) -> LocalKafka:
@@ -106,12 +92,12 @@ async def test_upgrade_keeps_the_data_and_bumps_the_metadata_version(node: Local
     assert target is not None and target.split(".")[:2] != OLD.split(".")[:2]
     new_level = "FinalizedVersionLevel: {}.{}-IV".format(*target.split(".")[:2])
 
-    old = started(node)
+    old = start_or_unavailable(node)
     await write_in_transaction(old.bootstrap, [b"before 1", b"before 2"])
     assert "FinalizedVersionLevel: 4.0-IV" in old.features(["describe"])
     old.stop()
 
-    new = started(same_node(node))  # same data, the pom's release
+    new = start_or_unavailable(same_node(node))  # same data, the pom's release
     assert new.version == target
     await write_in_transaction(new.bootstrap, [b"after"])
     assert await read_committed(new.bootstrap, 3) == [b"before 1", b"before 2", b"after"]
