@@ -14,6 +14,9 @@ CHECKPOINTS = "edoc.checkpoints"
 DIRECTORY = "edoc.directory"
 #: Operator actions taken in the console (e.g. reprocessing a rejected package), kept forever.
 OPERATIONS = "edoc.operations"
+#: Records a hub service could not process, parked with the error and where they came from
+#: (value and key: the original record's; headers: the original's plus the H_DLQ_* below).
+DEADLETTER = "edoc.deadletter"
 
 _INBOX_PREFIX = "edoc.inbox."
 
@@ -32,6 +35,13 @@ H_REPROCESS_OF = "edoc-reprocess-of"
 H_REPROCESSED_BY = "edoc-reprocessed-by"
 #: The hub-signed original receive time of a reprocessed package (hub/reprocess.py).
 H_REPROCESS_TICKET = "edoc-reprocess-ticket"
+# Set on a parked record (edoc.deadletter): which service parked it, why, and from where.
+H_DLQ_SERVICE = "edoc-dlq-service"
+H_DLQ_ERROR = "edoc-dlq-error"
+H_DLQ_TOPIC = "edoc-dlq-topic"
+H_DLQ_PARTITION = "edoc-dlq-partition"
+H_DLQ_OFFSET = "edoc-dlq-offset"
+H_DLQ_PARKED_AT = "edoc-dlq-parked-at"
 
 
 def inbox(agency_code: str) -> str:

@@ -36,6 +36,11 @@ class Reason(StrEnum):
     UNSIGNED = "unsigned"
     #: added: a status refers to a document the hub never delivered to its sender
     UNKNOWN_REFERENCE = "unknown_reference"
+    #: added: the hub failed while deciding (a defect in the hub, never the sender's fault
+    #: alone); the package is refused and kept on ``edoc.rejected`` for reprocessing
+    UNPROCESSABLE = "unprocessable"
+    #: added: an XML document carries content its signature does not cover
+    UNSIGNED_CONTENT = "unsigned_content"
 
 
 #: One line per code, for reports, receipts and the console.
@@ -62,4 +67,6 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.UNSUPPORTED_PROFILE: "a signature uses a profile this hub does not implement",
     Reason.UNSIGNED: "the package carries no signature",
     Reason.UNKNOWN_REFERENCE: "the status answers a document the hub did not deliver to its sender",
+    Reason.UNPROCESSABLE: "the hub could not process this package; an operator can reprocess it",
+    Reason.UNSIGNED_CONTENT: "the XML carries content its signature does not cover",
 }

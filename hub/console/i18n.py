@@ -268,6 +268,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "unsupported_profile": ("định dạng chữ ký không hỗ trợ", "unsupported signature profile"),
     "unsigned": ("không có chữ ký", "unsigned"),
     "unknown_reference": ("trạng thái cho văn bản không rõ", "status for an unknown document"),
+    "unprocessable": ("trục không xử lý được gói tin", "the hub could not process it"),
+    "unsigned_content": ("có nội dung ngoài phạm vi chữ ký", "content not under the signature"),
 }
 
 #: edXML status codes (DESIGN.md) in both languages.

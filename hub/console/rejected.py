@@ -49,6 +49,8 @@ RETRYABLE = frozenset(
         "unknown_reference",
         "unsupported_profile",
         "too_large",
+        # the hub failed on it: once the defect is fixed, the same bytes may pass
+        "unprocessable",
     }
 )
 
