@@ -136,6 +136,24 @@ def build_asyncapi(settings: Settings) -> dict[str, Any]:
         "OperatorAction": _message(
             "OperatorAction", "Who did what in the console", ref("OperatorAction")
         ),
+        "ParkedRecord": _message(
+            "ParkedRecord",
+            "A record a service could not process: the original key and value (absent when "
+            "too large to park; then read it at its source offset), why and where from in "
+            "the headers (docs/security.md)",
+            {"description": "the original record's value, whatever it was"},
+            headers=_string_headers(
+                {
+                    topics.H_DLQ_SERVICE: "the service that parked it (audit, coverage, lifecycle)",
+                    topics.H_DLQ_ERROR: "the error, one line, at most 1000 characters",
+                    topics.H_DLQ_TOPIC: "the topic it was read from",
+                    topics.H_DLQ_PARTITION: "its partition there",
+                    topics.H_DLQ_OFFSET: "its offset there",
+                    topics.H_DLQ_PARKED_AT: "when it was parked (ISO 8601, UTC)",
+                },
+                {},
+            ),
+        ),
     }
     retention = f"{settings.retention_days} days"
 
@@ -166,6 +184,11 @@ def build_asyncapi(settings: Settings) -> dict[str, Any]:
         "operations": channel(
             topics.OPERATIONS, "Operator actions, kept forever", "OperatorAction"
         ),
+        "deadletter": channel(
+            topics.DEADLETTER,
+            "Records a service could not process, kept forever until replayed",
+            "ParkedRecord",
+        ),
     }
 
     def op(action: str, ch: str, summary: str) -> dict[str, Any]:
@@ -179,6 +202,11 @@ def build_asyncapi(settings: Settings) -> dict[str, Any]:
         "publishCheckpoints": op("send", "checkpoints", "The audit recorder signs checkpoints"),
         "followDirectory": op("receive", "directory", "Router and coverage follow the directory"),
         "recordOperatorActions": op("send", "operations", "The console records who did what"),
+        "parkRecords": op(
+            "send",
+            "deadletter",
+            "Audit recorder, coverage and lifecycle park what they cannot process",
+        ),
         "consumeVerdicts": op(
             "receive", "events", "Audit recorder, coverage, lifecycle and console monitor"
         ),

@@ -22,7 +22,9 @@ from pydantic import ValidationError
 from hub import topics
 from hub.errors import BrokerUnavailableError, DirectoryError
 from hub.kafka import KafkaClient, as_client_config
+from hub.metrics import IGNORED
 from schemas.directory import Agency, DirectoryFile
+from schemas.errors import describe_validation_error
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +145,16 @@ async def follow_directory(
             for records in batch.values():
                 for rec in records:
                     try:
-                        entries.append(Agency.model_validate_json(rec.value))
+                        entries.append(Agency.model_validate_json(rec.value or b""))
                     except ValidationError as exc:
-                        # A bad record must not stop the router; it is logged and skipped.
+                        # A bad record must not stop the router; it is logged, counted and
+                        # skipped (not parked: every start reads this topic whole again,
+                        # and the entry stays until an administrator publishes its fix).
+                        IGNORED.labels(topic=rec.topic).inc()
                         log.error(
-                            "ignoring invalid directory record at offset %s: %s", rec.offset, exc
+                            "ignoring invalid directory record at offset %s: %s",
+                            rec.offset,
+                            describe_validation_error(exc),
                         )
             if entries:
                 try:

@@ -6,11 +6,12 @@ containers and Kubernetes want ``/healthz`` and ``/readyz`` like the API's. With
 
 =============  ==================================================================
 ``/healthz``   200 while the process and its event loop answer (liveness); a
-               service that fails stops the whole process, so the orchestrator
-               restarts it
-``/readyz``    200 when Kafka answers a metadata request as this service's user
-               and, for services with a database, the database answers ``SELECT 1``;
-               503 with the failing part otherwise (bodies name no secrets)
+               service that fails after it started is restarted inside the
+               process (``hub.serve``), so liveness stays 200
+``/readyz``    200 when Kafka answers a metadata request as this service's user,
+               for services with a database the database answers ``SELECT 1``, and
+               every service of the process runs; 503 naming the failing part or
+               the service being restarted otherwise (bodies name no secrets)
 =============  ==================================================================
 
 The API process keeps its own, richer probes (``hub.api.ops``).
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient
@@ -43,6 +45,37 @@ log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 3.0
 #: Services that keep state in the database.
 DATABASE_SERVICES = frozenset({"audit", "coverage", "lifecycle"})
+
+
+@dataclass
+class ServiceStates:
+    """What each service of an ``edoc serve`` process is doing, for ``/readyz``.
+
+    ``"starting"`` until its start returns, ``"running"`` then, and
+    ``"restarting: <error>"`` after it failed, until it runs again.
+    """
+
+    states: dict[str, str] = field(default_factory=dict)
+
+    def starting(self, name: str) -> None:
+        """``name`` is being started (first time or again)."""
+        self.states.setdefault(name, "starting")
+
+    def running(self, name: str) -> None:
+        """``name`` started and is running."""
+        self.states[name] = "running"
+
+    def failed(self, name: str, error: str) -> None:
+        """``name`` failed with ``error`` and will be restarted."""
+        self.states[name] = f"restarting: {error}"
+
+    def has_run(self, name: str) -> bool:
+        """True once ``name`` has started at least once (it is then restarted on failure)."""
+        return self.states.get(name, "starting") != "starting"
+
+    def unready(self) -> dict[str, str]:
+        """The services not running now, with what they are doing."""
+        return {n: s for n, s in sorted(self.states.items()) if s != "running"}
 
 
 async def kafka_probe(settings: Settings) -> str:
@@ -81,9 +114,12 @@ async def database_probe(engine: AsyncEngine) -> str:
 
 
 def create_health_app(
-    settings: Settings, services: set[str], engine: AsyncEngine | None = None
+    settings: Settings,
+    services: set[str],
+    engine: AsyncEngine | None = None,
+    states: ServiceStates | None = None,
 ) -> FastAPI:
-    """The probe app for a process running ``services``."""
+    """The probe app for a process running ``services`` (their ``states``, when supervised)."""
     app = FastAPI(title="edoc-hub service probes", docs_url=None, redoc_url=None)
     names = sorted(services)
 
@@ -96,7 +132,10 @@ def create_health_app(
         body: dict[str, object] = {"services": names, "kafka": await kafka_probe(settings)}
         if engine is not None:
             body["database"] = await database_probe(engine)
-        ready = all(v == "ok" for k, v in body.items() if k != "services")
+        unready = states.unready() if states is not None else {}
+        ready = not unready and all(v == "ok" for k, v in body.items() if k != "services")
+        if unready:
+            body["unready"] = unready
         body["status"] = "ok" if ready else "unavailable"
         code = status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE
         return JSONResponse(body, code)
@@ -113,13 +152,18 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve_probes(settings: Settings, services: set[str], stop: asyncio.Event) -> None:
+async def serve_probes(
+    settings: Settings,
+    services: set[str],
+    stop: asyncio.Event,
+    states: ServiceStates | None = None,
+) -> None:
     """Serve ``/healthz`` and ``/readyz`` on ``EDOC_API_HOST:EDOC_HEALTH_PORT`` until ``stop``."""
     if settings.health_port is None:
         raise HubError("serve_probes needs EDOC_HEALTH_PORT")
     engine = make_engine(settings.database_url) if services & DATABASE_SERVICES else None
     config = uvicorn.Config(
-        create_health_app(settings, services, engine),
+        create_health_app(settings, services, engine, states),
         host=settings.api_host,
         port=settings.health_port,
         log_level="warning",

@@ -211,6 +211,13 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         NewTopic(topics.CHECKPOINTS, 1, rf, topic_configs={"retention.ms": "-1"}),
         NewTopic(topics.DIRECTORY, 1, rf, topic_configs={"cleanup.policy": "compact"}),
         NewTopic(topics.OPERATIONS, 1, rf, topic_configs={"retention.ms": "-1"}),
+        # Parked records wait for an operator's replay: kept until then, and beyond.
+        NewTopic(
+            topics.DEADLETTER,
+            1,
+            rf,
+            topic_configs={"retention.ms": "-1", "max.message.bytes": str(record_limit(settings))},
+        ),
     ]
 
 

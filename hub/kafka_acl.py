@@ -206,18 +206,22 @@ def service_acls(settings: Settings, service: str) -> list[AclBinding]:
     elif service == "audit":
         out += _bindings(p, T, topics.EVENTS, R)
         out += _bindings(p, T, topics.CHECKPOINTS, W)
+        out += _bindings(p, T, topics.DEADLETTER, W)  # parks what it cannot record
         out += _bindings(p, G, settings.audit_group, R)
     elif service == "coverage":
         out += _bindings(p, T, topics.EVENTS, R)
         out += _bindings(p, T, topics.DIRECTORY, R)
+        out += _bindings(p, T, topics.DEADLETTER, W)
         out += _bindings(p, G, settings.coverage_group, R)
     elif service == "lifecycle":
         out += _bindings(p, T, topics.EVENTS, R)
+        out += _bindings(p, T, topics.DEADLETTER, W)
         out += _bindings(p, G, settings.lifecycle_group, R)
     else:  # api: console, auditor API, HTTP gateway
         out += _bindings(p, T, topics.EVENTS, R)
         out += _bindings(p, T, topics.REJECTED, R)
         out += _bindings(p, T, topics.OPERATIONS, R, W)
+        out += _bindings(p, T, topics.DEADLETTER, R)  # the console shows parked records
         out += _bindings(p, T, topics.SUBMIT, W)  # gateway and reprocessing
         out += _bindings(p, T, topics.inbox(""), R, pattern=prefixed)  # gateway inbox reads
         out += _bindings(p, G, settings.gateway_group_prefix, R, pattern=prefixed)

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
 from sqlalchemy import and_, insert, or_, select, update
@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub import topics
 from hub.errors import BrokerUnavailableError, HubError
-from hub.kafka import client_config
+from hub.guard import RecordGuard, json_decoder
+from hub.kafka import consumer_config, producer_config
 from hub.settings import Settings
 from hub.store.log import utc_text
 from hub.store.schema import document_status
@@ -114,51 +115,49 @@ class LifecycleService:
         self.engine = engine
         self.seen = 0
         self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         """Connect to Kafka."""
         s = self.settings
         self._consumer = AIOKafkaConsumer(
-            topics.EVENTS,
-            **client_config(s),
-            group_id=s.lifecycle_group,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=32 * 1024 * 1024,
+            topics.EVENTS, **consumer_config(s), group_id=s.lifecycle_group
         )
+        # Parks the events it cannot apply (hub.guard).
+        self._producer = AIOKafkaProducer(**producer_config(s))
         try:
             await self._consumer.start()
+            await self._producer.start()
         except KafkaConnectionError as exc:
             await self.stop()
             raise BrokerUnavailableError(s.kafka_bootstrap, str(exc)) from None
 
     async def stop(self) -> None:
         """Disconnect."""
-        if self._consumer is not None:
-            try:
-                await self._consumer.stop()
-            except KafkaError as exc:
-                log.warning("error stopping the lifecycle consumer: %s", exc)
-            self._consumer = None
+        for client in (self._consumer, self._producer):
+            if client is not None:
+                try:
+                    await client.stop()
+                except KafkaError as exc:
+                    log.warning("error stopping %s: %s", type(client).__name__, exc)
+        self._consumer = self._producer = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply events until ``stop``; offsets are committed after the database commit."""
-        if self._consumer is None:
+        if self._consumer is None or self._producer is None:
             raise HubError("LifecycleService used before start()")
+        guard: RecordGuard[VerdictEvent] = RecordGuard("lifecycle", self._producer, stop)
         while not stop.is_set():
             batch = await self._consumer.getmany(timeout_ms=500, max_records=500)
             if not batch:
                 continue
-            events = []
-            for records in batch.values():
-                for rec in records:
-                    try:
-                        events.append(VerdictEvent.model_validate_json(rec.value))
-                    except ValidationError:
-                        log.error("skipping unreadable event at %s/%s", rec.partition, rec.offset)
-            await apply_events(self.engine, events)
-            self.seen += len(events)
+            records = [rec for recs in batch.values() for rec in recs]
+            items = await guard.decode(records, json_decoder(VerdictEvent))
+            if items is None or not await guard.apply(
+                items, lambda events: apply_events(self.engine, events)
+            ):
+                return  # stopped mid-batch: its offsets stay uncommitted
+            self.seen += len(items)
             await self._consumer.commit()
 
 

@@ -36,6 +36,47 @@ VERIFICATION_SECONDS = Histogram(
 )
 
 
+#: Every service: records parked on edoc.deadletter (hub.guard).
+PARKED = Counter(
+    "edoc_deadletter_parked",
+    "Records a service could not process, parked on edoc.deadletter",
+    ["service", "topic"],
+    registry=REGISTRY,
+)
+#: Readers without a consumer group (the directory follower): records they skip. Such a
+#: reader reads its topic whole at every start, so parking would park the same record again.
+IGNORED = Counter(
+    "edoc_records_ignored",
+    "Invalid records skipped by a reader that re-reads its topic at every start",
+    ["topic"],
+    registry=REGISTRY,
+)
+#: Every service: retries after a transient failure (broker or database unavailable).
+TRANSIENT_RETRIES = Counter(
+    "edoc_transient_retries",
+    "Work retried because the broker or the database was unavailable",
+    ["service"],
+    registry=REGISTRY,
+)
+#: Router: packages refused as ``unprocessable`` because deciding on them failed.
+UNPROCESSABLE = Counter(
+    "edoc_router_unprocessable",
+    "Packages the router could not decide on (refused as unprocessable)",
+    registry=REGISTRY,
+)
+#: ``edoc serve``: 1 while a service runs, 0 while it is being (re)started.
+SERVICE_UP = Gauge(
+    "edoc_service_up", "1 while the service runs in this process", ["service"], registry=REGISTRY
+)
+#: ``edoc serve``: restarts of a service after it failed.
+SERVICE_RESTARTS = Counter(
+    "edoc_service_restarts",
+    "Times a service was restarted after it failed",
+    ["service"],
+    registry=REGISTRY,
+)
+
+
 def observe_decision(verdict: str, seconds: float) -> None:
     """Record one router decision (called by ``hub.router_service``)."""
     VERIFICATION_SECONDS.labels(verdict=verdict).observe(seconds)

@@ -21,12 +21,15 @@ from datetime import UTC, datetime
 
 from hub import topics
 from hub.directory import Directory
+from hub.guard import describe
 from hub.index import Accepted, MessageIndex
+from hub.metrics import UNPROCESSABLE
 from hub.receipts import make_receipt
+from schemas.bounds import check_instant
 from schemas.errors import MalformedPackageError
 from schemas.events import SourceRecord, VerdictEvent
 from schemas.header import Header, Kind, StatusCode
-from schemas.package import ParsedPackage, parse_package
+from schemas.package import ParsedPackage, package_sha256, parse_package
 from schemas.reasons import Reason
 from schemas.report import VerificationReport
 from signing.signer import Signer
@@ -89,6 +92,14 @@ def _with_reasons(report: VerificationReport, extra: dict[Reason, str]) -> Verif
             "details": [*report.details, *extra.values()],
         }
     )
+
+
+def _in_range(at: datetime) -> bool:
+    try:
+        check_instant(at)
+    except ValueError:
+        return False
+    return True
 
 
 class Router:
@@ -173,8 +184,73 @@ class Router:
         received_at: datetime,
         now: datetime | None = None,
     ) -> Decision:
-        """Verify ``raw`` and return the verdict event plus inbox, receipt or rejection records."""
+        """Verify ``raw`` and return the verdict event plus inbox, receipt or rejection records.
+
+        Never raises for what a package holds: if deciding fails (a defect the package
+        triggers), the package is refused as ``unprocessable`` and kept on
+        ``edoc.rejected`` like any refusal, so routing goes on and an operator can
+        reprocess it once the defect is fixed.
+        """
         now = now or datetime.now(UTC)
+        try:
+            return self._decide(raw, source=source, received_at=received_at, now=now)
+        except Exception as exc:  # the router's per-record guard (hub.guard for the others)
+            return self.unprocessable(raw, source=source, received_at=received_at, now=now, exc=exc)
+
+    def unprocessable(
+        self,
+        raw: bytes,
+        *,
+        source: SourceRecord,
+        received_at: datetime,
+        now: datetime,
+        exc: BaseException,
+    ) -> Decision:
+        """The refusal of a package deciding on which failed: built from its bytes alone."""
+        UNPROCESSABLE.inc()
+        log.error(
+            "cannot decide on %s/%d/%d: refused as unprocessable",
+            source.topic,
+            source.partition,
+            source.offset,
+            exc_info=exc,
+        )
+        if not _in_range(received_at):
+            received_at = now
+        report = VerificationReport(
+            verdict="rejected",
+            reasons=[Reason.UNPROCESSABLE],
+            package_sha256=package_sha256(raw),
+            received_at=received_at,
+            details=[f"the hub failed while deciding: {describe(exc)}"],
+        )
+        headers = _headers(report, None)
+        event = VerdictEvent(
+            message_id=None,
+            package_sha256=report.package_sha256,
+            kind=None,
+            **{"from": None},
+            to=[],
+            verdict="rejected",
+            reasons=report.reasons,
+            received_at=received_at,
+            decided_at=now,
+            source=source,
+            report=report,
+            router_group=self.group,
+        )
+        return Decision(
+            report,
+            event,
+            [
+                OutRecord(topics.REJECTED, b"unknown", raw, headers),
+                OutRecord(topics.EVENTS, b"unknown", event.to_bytes(), headers),
+            ],
+        )
+
+    def _decide(
+        self, raw: bytes, *, source: SourceRecord, received_at: datetime, now: datetime
+    ) -> Decision:
         parsed, report = self._verify(raw, received_at, now)
         if parsed is not None:
             report = _with_reasons(report, self._routing_checks(parsed.header))
@@ -194,11 +270,6 @@ class Router:
                 delivered.append(topic)
                 if header.kind is not Kind.STATUS:
                     records += self._receipt(header, StatusCode.ARRIVED, now, recipient=code)
-            self.index.add(
-                str(header.message_id),
-                Accepted(header.sender, tuple(header.to), header.kind.value, now),
-                txn=source.partition,
-            )
         else:
             # The original bytes travel unchanged so nothing is lost and reprocessing is exact.
             records.append(OutRecord(topics.REJECTED, key, raw, headers))
@@ -224,6 +295,15 @@ class Router:
             router_group=self.group,
         )
         records.append(OutRecord(topics.EVENTS, key, event.to_bytes(), headers))
+        if report.ok and parsed is not None:
+            # Last, once nothing more can fail: a refusal as unprocessable must not
+            # leave the message id remembered as accepted.
+            header = parsed.header
+            self.index.add(
+                str(header.message_id),
+                Accepted(header.sender, tuple(header.to), header.kind.value, now),
+                txn=source.partition,
+            )
         log.info(
             "decision %s %s",
             report.message_id or report.package_sha256[:16],

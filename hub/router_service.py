@@ -36,6 +36,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, ProducerFenced
 from hub import topics
 from hub.directory import Directory, follow_directory, load_directory_file
 from hub.errors import BrokerUnavailableError, HubError
+from hub.guard import describe
 from hub.index import MessageIndex
 from hub.kafka import TopicAdmin, client_config, consumer_config, producer_config
 from hub.metrics import observe_decision
@@ -318,14 +319,21 @@ class RouterService:
         return self._consumer
 
     def _decide(self, rec: ConsumerRecord) -> Decision:
+        # edoc.submit stamps LogAppendTime: the broker's clock, never the sender's.
         received_at = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
         ticket = next((v for k, v in rec.headers or () if k == topics.H_REPROCESS_TICKET), None)
         if ticket is not None and isinstance(rec.value, bytes) and self._hub_cert is not None:
             # An operator re-submitted a refused package: freshness is judged against
             # when it first arrived, if (and only if) the hub itself vouches for that.
-            first = read_ticket(
-                ticket.decode(errors="replace"), self._hub_cert, package_sha256(rec.value)
-            )
+            # Anyone who may submit can set this header: a ticket that fails to read is
+            # no ticket.
+            try:
+                first = read_ticket(
+                    ticket.decode(errors="replace"), self._hub_cert, package_sha256(rec.value)
+                )
+            except Exception as exc:
+                log.warning("ignoring an unreadable reprocess ticket: %s", describe(exc))
+                first = None
             received_at = first or received_at
         source = SourceRecord(topic=rec.topic, partition=rec.partition, offset=rec.offset)
         raw = rec.value if isinstance(rec.value, bytes) else b""

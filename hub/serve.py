@@ -1,4 +1,16 @@
-"""Running the hub's services in one process (``edoc serve``)."""
+"""Running the hub's services in one process (``edoc serve``).
+
+Start fails fast, running heals itself:
+
+* at start, every chosen service must start (broker and database reachable,
+  configuration complete); if one cannot, the others are stopped and its error
+  is raised with its hint — a deployment that is wrong says so at once;
+* once a service has started, a failure of that service (broker or database
+  gone, a defect) restarts it alone with growing pauses (``RESTART_PAUSES``);
+  ``/readyz`` answers 503 naming it until it runs again, and the other
+  services keep running. A record can never be such a failure: each consumer
+  handles records inside its guard (``hub.guard``; the router's verdicts).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Protocol
@@ -18,13 +31,16 @@ from hub.audit.recorder import AuditRecorder
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
 from hub.errors import BrokerUnavailableError, HubError
-from hub.health import DATABASE_SERVICES, serve_probes
+from hub.guard import describe
+from hub.health import DATABASE_SERVICES, ServiceStates, serve_probes
 from hub.kafka import explain_unavailable
 from hub.lifecycle import LifecycleService
+from hub.metrics import SERVICE_RESTARTS, SERVICE_UP
 from hub.router_service import RouterService
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.log import SignatureLog
+from schemas.errors import EdocError
 from signing.trust import TrustStore
 from signing.verifier import Verifier, default_profiles
 
@@ -32,6 +48,10 @@ log = logging.getLogger(__name__)
 
 #: Services ``edoc serve --only`` accepts.
 SERVICES = ("router", "audit", "coverage", "lifecycle", "api")
+#: Pauses before restarting a service that failed, seconds (the last one repeats).
+RESTART_PAUSES = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+#: A service that ran this long before failing starts its pauses over.
+HEALTHY_RUN_SECONDS = 120.0
 
 
 def build_verifier(settings: Settings) -> Verifier:
@@ -52,30 +72,34 @@ class _Service(Protocol):
     async def stop(self) -> None: ...
 
 
-async def _run(name: str, service: _Service, stop: asyncio.Event) -> None:
+async def _run(name: str, service: _Service, stop: asyncio.Event, states: ServiceStates) -> None:
     """Start, run until ``stop``, always stop."""
-    await service.start()
     try:
+        await service.start()
+        states.running(name)
+        SERVICE_UP.labels(service=name).set(1)
         await service.run(stop)
     finally:
+        SERVICE_UP.labels(service=name).set(0)
         await service.stop()
         log.info("%s stopped", name)
 
 
-async def _router(settings: Settings, stop: asyncio.Event) -> None:
-    await _run("router", RouterService(settings, build_verifier(settings)), stop)
+async def _router(settings: Settings, stop: asyncio.Event, states: ServiceStates) -> None:
+    await _run("router", RouterService(settings, build_verifier(settings)), stop, states)
 
 
 async def _with_database(
     settings: Settings,
     stop: asyncio.Event,
+    states: ServiceStates,
     name: str,
     make: Callable[[AsyncEngine], _Service],
 ) -> None:
     """A service that writes the database (migrated by ``serve``); dispose of the engine last."""
     engine = make_engine(settings.database_url)
     try:
-        await _run(name, make(engine), stop)
+        await _run(name, make(engine), stop, states)
     finally:
         await engine.dispose()
 
@@ -94,20 +118,22 @@ async def _migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _audit(settings: Settings, stop: asyncio.Event) -> None:
+async def _audit(settings: Settings, stop: asyncio.Event, states: ServiceStates) -> None:
     await _with_database(
-        settings, stop, "audit recorder", lambda e: AuditRecorder(settings, SignatureLog(e))
+        settings, stop, states, "audit", lambda e: AuditRecorder(settings, SignatureLog(e))
     )
 
 
-async def _coverage(settings: Settings, stop: asyncio.Event) -> None:
+async def _coverage(settings: Settings, stop: asyncio.Event, states: ServiceStates) -> None:
     await _with_database(
-        settings, stop, "coverage", lambda e: CoverageService(settings, CoverageStore(e))
+        settings, stop, states, "coverage", lambda e: CoverageService(settings, CoverageStore(e))
     )
 
 
-async def _lifecycle(settings: Settings, stop: asyncio.Event) -> None:
-    await _with_database(settings, stop, "lifecycle", lambda e: LifecycleService(settings, e))
+async def _lifecycle(settings: Settings, stop: asyncio.Event, states: ServiceStates) -> None:
+    await _with_database(
+        settings, stop, states, "lifecycle", lambda e: LifecycleService(settings, e)
+    )
 
 
 class _Server(uvicorn.Server):
@@ -119,9 +145,9 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def _api(settings: Settings, stop: asyncio.Event) -> None:
+async def _api(settings: Settings, stop: asyncio.Event, states: ServiceStates) -> None:
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, states),
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
@@ -130,13 +156,50 @@ async def _api(settings: Settings, stop: asyncio.Event) -> None:
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():  # noqa: ASYNC110 -- uvicorn has no event for it
+        await asyncio.sleep(0.05)
+    if server.started:
+        states.running("api")
     await stop.wait()
     server.should_exit = True
     await task
 
 
-async def _as_coro(awaitable: Awaitable[None]) -> None:
-    await awaitable
+Runner = Callable[[Settings, asyncio.Event, ServiceStates], Awaitable[None]]
+
+
+async def _supervise(
+    name: str, runner: Runner, settings: Settings, stop: asyncio.Event, states: ServiceStates
+) -> None:
+    """Run ``name`` until ``stop``; once it has started, restart it whenever it fails."""
+    failures = 0
+    while not stop.is_set():
+        states.starting(name)
+        began = time.monotonic()
+        try:
+            await runner(settings, stop, states)
+            return
+        except Exception as exc:
+            if not states.has_run(name):
+                raise  # it never started: a wrong deployment fails fast, with its hint
+            error: BaseException = exc
+            if isinstance(exc, BrokerUnavailableError):  # or was it a refused login?
+                error = await explain_unavailable(settings, exc)
+            if time.monotonic() - began > HEALTHY_RUN_SECONDS:
+                failures = 0  # it ran well for a while: start the pauses over
+            pause = RESTART_PAUSES[min(failures, len(RESTART_PAUSES) - 1)]
+            failures += 1
+            states.failed(name, describe(error))
+            SERVICE_RESTARTS.labels(service=name).inc()
+            log.error(
+                "service %s failed: %s; restarting it in %.0f s",
+                name,
+                describe(error),
+                pause,
+                exc_info=not isinstance(error, EdocError),  # a defect deserves its traceback
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=pause)
 
 
 async def serve(
@@ -144,7 +207,8 @@ async def serve(
 ) -> None:
     """Start the chosen services and run until SIGINT/SIGTERM or ``stop`` is set.
 
-    If one service fails, the others are stopped and the error is raised.
+    If one service cannot start, the others are stopped and its error is raised;
+    a service that fails after it started is restarted (module docstring).
     """
     chosen = only or set(SERVICES)
     unknown = chosen - set(SERVICES)
@@ -160,7 +224,8 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    runners: dict[str, Callable[[Settings, asyncio.Event], Awaitable[None]]] = {
+    states = ServiceStates()
+    runners: dict[str, Runner] = {
         "router": _router,
         "audit": _audit,
         "coverage": _coverage,
@@ -168,12 +233,14 @@ async def serve(
         "api": _api,
     }
     tasks: list[asyncio.Task[None]] = [
-        asyncio.create_task(_as_coro(runners[name](settings, stop)), name=name)
+        asyncio.create_task(_supervise(name, runners[name], settings, stop, states), name=name)
         for name in SERVICES
         if name in chosen
     ]
     if settings.health_port is not None and "api" not in chosen:  # the api has its own probes
-        tasks.append(asyncio.create_task(serve_probes(settings, chosen, stop), name="probes"))
+        tasks.append(
+            asyncio.create_task(serve_probes(settings, chosen, stop, states), name="probes")
+        )
     await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     stop.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)

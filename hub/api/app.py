@@ -8,13 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hub.api import audit, coverage, gateway, lifecycle, ops
+from hub.health import ServiceStates
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.log import SignatureLog
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The FastAPI app; the database is opened (and migrated) at start-up."""
+def create_app(settings: Settings, services: ServiceStates | None = None) -> FastAPI:
+    """The FastAPI app; the database is opened (and migrated) at start-up.
+
+    ``services``: the states of the services ``edoc serve`` runs beside it, for ``/readyz``.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Signature log, coverage and operations of the provincial e-document hub",
         lifespan=lifespan,
     )
+    app.state.services = services
     app.include_router(audit.router)
     app.include_router(coverage.make_router(settings))
     app.include_router(lifecycle.router)

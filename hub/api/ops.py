@@ -94,12 +94,20 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "Kafka or the database is unreachable"}},
 )
 async def readyz(request: Request) -> JSONResponse:
-    """200 when both the broker and the database answer a request now; 503 otherwise."""
+    """200 when the broker and the database answer now and every service runs; 503 otherwise."""
     monitor = _monitor(request)
     kafka = await monitor.kafka.probe()
     database = await database_probe(request.app.state.engine)
-    ready = kafka == "ok" and database == "ok"
-    body = {"status": "ok" if ready else "unavailable", "kafka": kafka, "database": database}
+    services = request.app.state.services
+    unready: dict[str, str] = services.unready() if services is not None else {}
+    ready = kafka == "ok" and database == "ok" and not unready
+    body: dict[str, object] = {
+        "status": "ok" if ready else "unavailable",
+        "kafka": kafka,
+        "database": database,
+    }
+    if unready:
+        body["unready"] = unready  # services of this process being (re)started
     return JSONResponse(body, status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE)
 
 

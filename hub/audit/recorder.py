@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
-from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from hub import topics
 from hub.errors import BrokerUnavailableError, HubError
-from hub.kafka import client_config
+from hub.guard import RecordGuard, describe, is_transient, json_decoder
+from hub.kafka import consumer_config, producer_config
 from hub.settings import Settings
 from hub.store.log import SignatureLog
 from schemas.events import VerdictEvent
@@ -54,15 +54,10 @@ class AuditRecorder:
         """Connect to Kafka and read where the last checkpoint stands."""
         s = self.settings
         self._consumer = AIOKafkaConsumer(
-            topics.EVENTS,
-            **client_config(s),
-            group_id=s.audit_group,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=32 * 1024 * 1024,
+            topics.EVENTS, **consumer_config(s), group_id=s.audit_group
         )
-        self._producer = AIOKafkaProducer(**client_config(s), acks="all")
+        # Checkpoints, and parked events (as large as the largest package allows).
+        self._producer = AIOKafkaProducer(**producer_config(s))
         try:
             await self._consumer.start()
             await self._producer.start()
@@ -83,32 +78,40 @@ class AuditRecorder:
         self._consumer = self._producer = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Record until ``stop``; a final checkpoint covers what was recorded."""
-        if self._consumer is None:
+        """Record until ``stop``; a final checkpoint covers what was recorded.
+
+        Each event is read inside the guard (``hub.guard``): one that cannot be read
+        or appended is parked on ``edoc.deadletter`` and the log goes on.
+        """
+        if self._consumer is None or self._producer is None:
             raise HubError("AuditRecorder used before start()")
+        guard: RecordGuard[VerdictEvent] = RecordGuard("audit", self._producer, stop)
         while not stop.is_set():
             batch = await self._consumer.getmany(timeout_ms=500, max_records=self.batch)
-            events: list[VerdictEvent] = []
-            for records in batch.values():
-                for rec in records:
-                    try:
-                        events.append(VerdictEvent.model_validate_json(rec.value))
-                    except ValidationError as exc:
-                        # Only the router writes edoc.events; a bad record is a bug, not data.
-                        log.error(
-                            "skipping unreadable event at %s/%s: %s",
-                            rec.partition,
-                            rec.offset,
-                            exc.errors()[0]["msg"],
-                        )
-            self.seen += len(events)
-            if events:
-                result = await self.log.append(events)
-                self.recorded += result.added
+            records = [rec for recs in batch.values() for rec in recs]
+            items = await guard.decode(records, json_decoder(VerdictEvent))
+            if items is None or not await guard.apply(items, self._append):
+                return  # stopped mid-batch: its offsets stay uncommitted
+            self.seen += len(items)
             if batch:
                 await self._consumer.commit()
-            await self.maybe_checkpoint()
-        await self.maybe_checkpoint(force=True)
+            await self._checkpoint_quietly(guard)
+        await self._checkpoint_quietly(guard, force=True)
+
+    async def _append(self, events: list[VerdictEvent]) -> None:
+        result = await self.log.append(events)
+        self.recorded += result.added
+
+    async def _checkpoint_quietly(
+        self, guard: RecordGuard[VerdictEvent], *, force: bool = False
+    ) -> None:
+        """A checkpoint the database or broker refuses now is signed at a later round."""
+        try:
+            await self.maybe_checkpoint(force=force)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("checkpoint deferred: %s", describe(exc))
 
     async def maybe_checkpoint(self, *, force: bool = False) -> SignedCheckpoint | None:
         """Sign a checkpoint when enough entries or time have accumulated."""

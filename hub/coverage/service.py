@@ -4,7 +4,8 @@ At-least-once from Kafka, exactly-once in effect: a batch is merged in one
 database transaction, and only then are its offsets committed; a redelivered
 event merges to the same state (``hub.coverage.ledger``). When the database
 refuses a batch (down, locked), the same batch is retried with a growing pause
-and no offset moves, so nothing is lost or skipped.
+and no offset moves, so nothing is lost or skipped; an event that cannot be
+counted is parked on ``edoc.deadletter`` (``hub.guard``).
 
 The service also follows ``edoc.directory`` and keeps the entries it receives,
 so agencies added while the hub runs appear in reports (``hub.coverage.query``).
@@ -16,9 +17,8 @@ import asyncio
 import contextlib
 import logging
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
-from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import topics
@@ -27,15 +27,13 @@ from hub.coverage.periods import load_timezone
 from hub.coverage.store import CoverageStore
 from hub.directory import Directory, follow_directory, load_directory_file
 from hub.errors import BrokerUnavailableError, HubError
-from hub.kafka import TopicAdmin, client_config, consumer_config
+from hub.guard import Record, RecordGuard, json_decoder
+from hub.kafka import TopicAdmin, client_config, consumer_config, producer_config
 from hub.settings import Settings
 from schemas.directory import Agency
 from schemas.events import VerdictEvent
 
 log = logging.getLogger(__name__)
-
-#: Pauses between attempts to store a batch the database refused, seconds.
-RETRY_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 class CoverageService:
@@ -49,6 +47,8 @@ class CoverageService:
         self.seen = 0  # verdict events read (also those already counted before)
         self.counted = 0  # events that contributed facts
         self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._decode = json_decoder(VerdictEvent)
         self._directory = Directory(load_directory_file(settings.directory_file))
         self._stop_directory = asyncio.Event()
         self._directory_task: asyncio.Task[None] | None = None
@@ -64,8 +64,11 @@ class CoverageService:
         self._consumer = AIOKafkaConsumer(
             topics.EVENTS, **consumer_config(s), group_id=s.coverage_group
         )
+        # Parks the events it cannot count (hub.guard).
+        self._producer = AIOKafkaProducer(**producer_config(s))
         try:
             await self._consumer.start()
+            await self._producer.start()
         except KafkaConnectionError as exc:
             await self.stop()
             raise BrokerUnavailableError(s.kafka_bootstrap, str(exc)) from None
@@ -89,67 +92,38 @@ class CoverageService:
             with contextlib.suppress(Exception):
                 await self._directory_task
             self._directory_task = None
-        if self._consumer is not None:
-            try:
-                await self._consumer.stop()
-            except KafkaError as exc:
-                log.warning("error stopping the consumer: %s", exc)
-            self._consumer = None
+        for client in (self._consumer, self._producer):
+            if client is not None:
+                try:
+                    await client.stop()
+                except KafkaError as exc:
+                    log.warning("error stopping %s: %s", type(client).__name__, exc)
+        self._consumer = self._producer = None
 
-    def _facts(self, values: list[tuple[int, int, bytes]]) -> list[EventFacts]:
-        out: list[EventFacts] = []
-        for partition, offset, value in values:
-            try:
-                event = VerdictEvent.model_validate_json(value)
-            except ValidationError as exc:
-                # Only the router writes edoc.events; a bad record is a bug, not data.
-                log.error(
-                    "skipping unreadable event at %s/%s: %s",
-                    partition,
-                    offset,
-                    exc.errors()[0]["msg"],
-                )
-                continue
-            facts = facts_from_event(event, self.tz)
-            if facts is not None:
-                out.append(facts)
-        return out
-
-    async def _store(self, facts: list[EventFacts], stop: asyncio.Event) -> bool:
-        """Merge ``facts``, retrying while the database refuses; False when stopped first."""
-        attempt = 0
-        while True:
-            try:
-                await self.store.apply(facts)
-                return True
-            except SQLAlchemyError as exc:
-                pause = RETRY_PAUSES[min(attempt, len(RETRY_PAUSES) - 1)]
-                attempt += 1
-                log.warning(
-                    "cannot store coverage batch (attempt %d, retrying in %.1f s): %s",
-                    attempt,
-                    pause,
-                    str(exc).splitlines()[0],
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=pause)
-                if stop.is_set():
-                    return False
+    def facts(self, record: Record) -> EventFacts | None:
+        """The facts of one event record (raises on an unreadable one: the guard parks it)."""
+        return facts_from_event(self._decode(record), self.tz)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Count until ``stop``."""
-        if self._consumer is None:
+        """Count until ``stop``.
+
+        Each event is read inside the guard (``hub.guard``): one that cannot be read or
+        counted is parked on ``edoc.deadletter``; a database that refuses the batch
+        (down, locked) is retried with growing pauses and no offset moves.
+        """
+        if self._consumer is None or self._producer is None:
             raise HubError("CoverageService used before start()")
+        guard: RecordGuard[EventFacts] = RecordGuard("coverage", self._producer, stop)
         while not stop.is_set():
             batch = await self._consumer.getmany(timeout_ms=500, max_records=self.batch)
             if not batch:
                 continue
-            values = [(r.partition, r.offset, r.value) for recs in batch.values() for r in recs]
-            facts = self._facts(values)
-            if facts and not await self._store(facts, stop):
+            records = [r for recs in batch.values() for r in recs]
+            items = await guard.decode(records, self.facts)
+            if items is None or not await guard.apply(items, self.store.apply):
                 return  # stopped before the batch was stored: its offsets stay uncommitted
-            self.seen += len(values)
-            self.counted += len(facts)
+            self.seen += len(records)
+            self.counted += len(items)
             try:
                 await self._consumer.commit()
             except CommitFailedError as exc:

@@ -250,3 +250,34 @@ def test_register_report_goes_to_the_hub_only(router: Router, pki: DemoPKI) -> N
     status = header_of(receipt).status
     assert status is not None and status.code is StatusCode.ARRIVED and status.recipient == HUB
     assert decide(router, report([B])).report.reasons == ["unknown_recipient"]
+
+
+class _FailOn(Verifier):
+    """A verifier with a defect that one package triggers (the seam: Router takes any)."""
+
+    def __init__(self, inner: Verifier, poison: bytes) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.poison = poison
+
+    def verify(self, parsed, **kwargs):  # type: ignore[no-untyped-def]
+        if parsed.raw == self.poison:
+            raise OverflowError("date value out of range")
+        return super().verify(parsed, **kwargs)
+
+
+def test_a_defect_one_package_triggers_refuses_it_as_unprocessable_and_routing_goes_on(
+    router: Router, signed_package: PackageFactory
+) -> None:
+    poison = signed_package(A, [B])
+    router.verifier = _FailOn(router.verifier, poison)
+    d = decide(router, poison)
+    assert d.report.reasons == ["unprocessable"] and not d.accepted
+    out = by_topic(d)
+    assert out[topics.REJECTED] == [poison], "kept whole for reprocessing"
+    assert d.event.reasons == ["unprocessable"] and d.event.source == SRC
+    assert "OverflowError" in d.report.details[0]
+    assert header_of(poison).message_id is not None
+    assert router.index.get(str(header_of(poison).message_id)) is None, "not remembered"
+    assert set(out) == {topics.REJECTED, topics.EVENTS}
+    # The next package is decided as usual.
+    assert decide(router, signed_package(A, [B])).accepted
