@@ -20,6 +20,7 @@ from edoc import (
     cmd_connector,
     cmd_connector_http,
     cmd_coverage,
+    cmd_deadletter,
     cmd_directory,
     cmd_docs,
     cmd_kafka,
@@ -54,6 +55,7 @@ cmd_kafka.register(app)
 cmd_connector.register(app)
 cmd_connector_http.register(app)
 cmd_lifecycle.register(app)
+cmd_deadletter.register(app)
 demo.register(app)
 
 #: Exit code for a bug: something no EdocError describes.
