@@ -288,3 +288,16 @@ class TopicAdmin:
     async def ensure_inboxes(self, agency_codes: Iterable[str]) -> None:
         """Create the inbox topics of these agencies."""
         await self.ensure(inbox_spec(self._settings, c) for c in agency_codes)
+
+
+async def ensure_hub_topics(settings: Settings) -> None:
+    """Create the hub's fixed topics that are missing, with their configuration.
+
+    Every service that writes to one (``edoc.deadletter`` included) calls it at start,
+    so nothing is auto-created by the broker with default limits.
+    """
+    admin = TopicAdmin(settings)
+    try:
+        await admin.start()
+    finally:
+        await admin.close()

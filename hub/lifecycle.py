@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from hub import topics
 from hub.errors import BrokerUnavailableError, HubError
 from hub.guard import RecordGuard, json_decoder
-from hub.kafka import consumer_config, producer_config
+from hub.kafka import consumer_config, ensure_hub_topics, producer_config
 from hub.settings import Settings
 from hub.store.log import utc_text
 from hub.store.schema import document_status
@@ -114,12 +114,14 @@ class LifecycleService:
         self.settings = settings
         self.engine = engine
         self.seen = 0
+        self.parked = 0  # records parked on edoc.deadletter
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         """Connect to Kafka."""
         s = self.settings
+        await ensure_hub_topics(s)
         self._consumer = AIOKafkaConsumer(
             topics.EVENTS, **consumer_config(s), group_id=s.lifecycle_group
         )
@@ -157,6 +159,7 @@ class LifecycleService:
                 items, lambda events: apply_events(self.engine, events)
             ):
                 return  # stopped mid-batch: its offsets stay uncommitted
+            self.parked = guard.parked
             self.seen += len(items)
             await self._consumer.commit()
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from hub import topics
 from hub.errors import BrokerUnavailableError, HubError
 from hub.guard import RecordGuard, describe, is_transient, json_decoder
-from hub.kafka import consumer_config, producer_config
+from hub.kafka import consumer_config, ensure_hub_topics, producer_config
 from hub.settings import Settings
 from hub.store.log import SignatureLog
 from schemas.events import VerdictEvent
@@ -45,6 +45,7 @@ class AuditRecorder:
         self.key: SigningKey = load_private_key(settings.hub_key)
         self.recorded = 0  # entries added to the log
         self.seen = 0  # events read (added or already present)
+        self.parked = 0  # records parked on edoc.deadletter
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._last_cp_size = 0
@@ -53,6 +54,7 @@ class AuditRecorder:
     async def start(self) -> None:
         """Connect to Kafka and read where the last checkpoint stands."""
         s = self.settings
+        await ensure_hub_topics(s)
         self._consumer = AIOKafkaConsumer(
             topics.EVENTS, **consumer_config(s), group_id=s.audit_group
         )
@@ -92,6 +94,7 @@ class AuditRecorder:
             items = await guard.decode(records, json_decoder(VerdictEvent))
             if items is None or not await guard.apply(items, self._append):
                 return  # stopped mid-batch: its offsets stay uncommitted
+            self.parked = guard.parked
             self.seen += len(items)
             if batch:
                 await self._consumer.commit()

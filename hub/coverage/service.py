@@ -28,7 +28,7 @@ from hub.coverage.store import CoverageStore
 from hub.directory import Directory, follow_directory, load_directory_file
 from hub.errors import BrokerUnavailableError, HubError
 from hub.guard import Record, RecordGuard, json_decoder
-from hub.kafka import TopicAdmin, client_config, consumer_config, producer_config
+from hub.kafka import client_config, consumer_config, ensure_hub_topics, producer_config
 from hub.settings import Settings
 from schemas.directory import Agency
 from schemas.events import VerdictEvent
@@ -45,6 +45,7 @@ class CoverageService:
         self.batch = batch
         self.tz = load_timezone(settings.coverage_timezone)
         self.seen = 0  # verdict events read (also those already counted before)
+        self.parked = 0  # records parked on edoc.deadletter
         self.counted = 0  # events that contributed facts
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -56,11 +57,7 @@ class CoverageService:
     async def start(self) -> None:
         """Create the hub's topics if missing, connect, and start following the directory."""
         s = self.settings
-        admin = TopicAdmin(s)  # so edoc.events is made with its configuration, not auto-created
-        try:
-            await admin.start()
-        finally:
-            await admin.close()
+        await ensure_hub_topics(s)
         self._consumer = AIOKafkaConsumer(
             topics.EVENTS, **consumer_config(s), group_id=s.coverage_group
         )
@@ -122,6 +119,7 @@ class CoverageService:
             items = await guard.decode(records, self.facts)
             if items is None or not await guard.apply(items, self.store.apply):
                 return  # stopped before the batch was stored: its offsets stay uncommitted
+            self.parked = guard.parked
             self.seen += len(records)
             self.counted += len(items)
             try:

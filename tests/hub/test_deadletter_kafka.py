@@ -1,0 +1,146 @@
+"""Parking and replaying on a real broker: a bad record never stops a service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import select
+
+from hub import topics
+from hub.deadletter import DeadLetterError, get_parked, list_parked, replay
+from hub.guard import dead_letter_headers
+from hub.kafka import ensure_hub_topics
+from hub.lifecycle import LifecycleService
+from hub.settings import Settings
+from hub.store.db import make_engine, migrate
+from hub.store.log import SignatureLog
+from hub.store.schema import coverage_documents
+from schemas.events import VerdictEvent
+from signing.pki import DemoPKI
+from tests.hub.coverage.test_service_kafka import running_coverage
+from tests.hub.test_audit_kafka import running_recorder
+from tests.hub.test_router_kafka import router_settings
+
+pytestmark = pytest.mark.kafka
+
+
+@contextlib.asynccontextmanager
+async def running_lifecycle(settings: Settings) -> AsyncIterator[LifecycleService]:
+    engine = make_engine(settings.database_url)
+    await migrate(engine)
+    service = LifecycleService(settings, engine)
+    await service.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+        yield service
+    finally:
+        stop.set()
+        await task
+        await service.stop()
+        await engine.dispose()
+
+
+def settings_for(kafka_bootstrap: str, pki: DemoPKI, tmp_path: Path) -> Settings:
+    tag = uuid.uuid4().hex[:8]
+    return router_settings(kafka_bootstrap, pki, tag).model_copy(
+        update={
+            "database_url": f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}",
+            "audit_group": f"audit-{tag}",
+            "coverage_group": f"coverage-{tag}",
+            "lifecycle_group": f"lifecycle-{tag}",
+        }
+    )
+
+
+async def produce(
+    bootstrap: str, topic: str, *values: tuple[bytes, list[tuple[str, bytes]]]
+) -> list[int]:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    try:
+        return [
+            (await producer.send_and_wait(topic, v, key=b"test", headers=h)).offset
+            for v, h in values
+        ]
+    finally:
+        await producer.stop()
+
+
+async def test_a_bad_event_is_parked_by_every_consumer_and_the_next_one_is_processed(
+    kafka_bootstrap: str,
+    pki: DemoPKI,
+    tmp_path: Path,
+    make_events: Callable[[int], list[VerdictEvent]],
+) -> None:
+    settings = settings_for(kafka_bootstrap, pki, tmp_path)
+    await ensure_hub_topics(settings)
+    good = make_events(1)[0]
+    junk = f"not an event {uuid.uuid4()}".encode()
+    bad_offset, _ = await produce(kafka_bootstrap, topics.EVENTS, (junk, []), (good.to_bytes(), []))
+    log = SignatureLog(make_engine(settings.database_url))
+    async with (
+        running_recorder(settings) as recorder,
+        running_coverage(settings) as coverage,
+        running_lifecycle(settings) as lifecycle,
+    ):
+        async with asyncio.timeout(60):
+            while not (recorder.parked and coverage.parked and lifecycle.parked):
+                await asyncio.sleep(0.2)
+            while str(good.message_id) not in {e.message_id for e in await log.query_all()}:
+                await asyncio.sleep(0.2)  # the record after the bad one is recorded
+    parked = [
+        p
+        for p in await list_parked(settings, 1000)
+        if p.parked and p.parked.offset == bad_offset and p.parked.topic == topics.EVENTS
+    ]
+    assert {p.parked.service for p in parked if p.parked} == {"audit", "coverage", "lifecycle"}
+    item = await get_parked(settings, parked[0].offset)
+    assert item.value == junk, "the original bytes are kept"
+    # Replaying what is still unreadable fails again, says why, and records nothing.
+    engine = make_engine(settings.database_url)
+    try:
+        with pytest.raises(DeadLetterError, match="failed again"):
+            await replay(settings, engine, item)
+    finally:
+        await engine.dispose()
+    await log.engine.dispose()
+
+
+async def test_replay_runs_the_record_through_its_service_and_is_recorded(
+    kafka_bootstrap: str,
+    pki: DemoPKI,
+    tmp_path: Path,
+    make_events: Callable[[int], list[VerdictEvent]],
+) -> None:
+    """A record parked by coverage (say, for a defect since fixed) is counted on replay."""
+    settings = settings_for(kafka_bootstrap, pki, tmp_path)
+    await ensure_hub_topics(settings)
+    event = next(e for e in make_events(5) if e.verdict == "ok")
+
+    class Source:
+        topic, partition, offset, key = topics.EVENTS, 0, 10**9, b"k"
+        value = event.to_bytes()
+        headers = ()
+
+    headers = dead_letter_headers(Source(), "coverage", "OverflowError: date value out of range")
+    (offset,) = await produce(kafka_bootstrap, topics.DEADLETTER, (event.to_bytes(), headers))
+    engine = make_engine(settings.database_url)
+    await migrate(engine)
+    try:
+        item = await get_parked(settings, offset)
+        action = await replay(settings, engine, item, by="test")
+        assert action["service"] == "coverage" and action["source"] == f"{topics.EVENTS}/0/{10**9}"
+        async with engine.connect() as conn:
+            ids = (await conn.execute(select(coverage_documents.c.message_id))).scalars().all()
+        assert str(event.message_id) in ids
+    finally:
+        await engine.dispose()
+    listed = {p.offset: p for p in await list_parked(settings, 1000)}
+    assert listed[offset].replayed is not None and listed[offset].replayed["by"] == "test"
