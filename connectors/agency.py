@@ -9,12 +9,14 @@ once and refuses as ``duplicate`` afterwards — so a retry can never deliver tw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from connectors.errors import ConnectorError, HubUnreachableError
 from connectors.sdk import HubClient, InboxMessage, KafkaAuth, Submitted
@@ -26,6 +28,8 @@ from schemas.header import (
     StatusCode,
     StatusInfo,
 )
+from schemas.package import package_sha256
+from schemas.reasons import Reason
 from schemas.report import VerificationReport
 from signing.signer import Signer, attachment_ref, build_package
 from signing.trust import TrustStore
@@ -205,25 +209,52 @@ class AgencyClient:
         group_id: str | None = None,
         idle_timeout: float = 2.0,
         stop: asyncio.Event | None = None,
-    ) -> AsyncIterator[Received]:
-        """The agency inbox; hub receipts flagged, re-verified when a trust store is set."""
-        async for msg in self.hub.inbox(
-            self.code, follow=follow, group_id=group_id, idle_timeout=idle_timeout, stop=stop
-        ):
-            report = self.verifier.verify_bytes(msg.package.raw) if self.verifier else None
-            is_receipt = (
-                msg.header.kind is Kind.STATUS
-                and msg.header.sender == self.hub_code
-                and msg.header.status is not None
-                and msg.header.status.code in (StatusCode.ARRIVED, StatusCode.REJECTED)
+    ) -> AsyncGenerator[Received, None]:
+        """The agency inbox; hub receipts flagged, re-verified when a trust store is set.
+
+        Close it (``contextlib.aclosing``) to stop reading at once: the message
+        handed out last is then not committed.
+        """
+        # HubClient.inbox is an async generator (typed as an iterator): close it with this one.
+        messages = cast(
+            AsyncGenerator[InboxMessage, None],
+            self.hub.inbox(
+                self.code, follow=follow, group_id=group_id, idle_timeout=idle_timeout, stop=stop
+            ),
+        )
+        async with contextlib.aclosing(messages):
+            async for msg in messages:
+                yield self._received(msg)
+
+    def _received(self, msg: InboxMessage) -> Received:
+        report = _reverify(self.verifier, msg) if self.verifier else None
+        is_receipt = (
+            msg.header.kind is Kind.STATUS
+            and msg.header.sender == self.hub_code
+            and msg.header.status is not None
+            and msg.header.status.code in (StatusCode.ARRIVED, StatusCode.REJECTED)
+        )
+        if report is not None and not report.ok:
+            log.warning(
+                "inbox message %s failed local re-verification: %s",
+                msg.header.message_id,
+                ",".join(report.reasons),
             )
-            if report is not None and not report.ok:
-                log.warning(
-                    "inbox message %s failed local re-verification: %s",
-                    msg.header.message_id,
-                    ",".join(report.reasons),
-                )
-            yield Received(msg, is_receipt, report)
+        return Received(msg, is_receipt, report)
+
+
+def _reverify(verifier: Verifier, msg: InboxMessage) -> VerificationReport:
+    """The local verification; a verifier that fails means not trusted, never a stop."""
+    try:
+        return verifier.verify_bytes(msg.package.raw)
+    except Exception as exc:  # a hostile package must not end the inbox loop
+        log.exception("re-verification of %s failed", msg.header.message_id)
+        return VerificationReport(
+            verdict="rejected",
+            reasons=[Reason.UNPROCESSABLE],
+            package_sha256=package_sha256(msg.package.raw),
+            details=[f"local re-verification failed: {type(exc).__name__}: {exc}"],
+        )
 
 
 def _now() -> datetime:

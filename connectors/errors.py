@@ -33,6 +33,14 @@ class KafkaAccessDenied(ConnectorError):
         )
 
 
+class FolderError(ConnectorError):
+    """The drop folder cannot be used: not even a received message's parked copy fits in it."""
+
+
+class OutboxEntryRefused(ConnectorError):
+    """An outbox entry is not sent: a link, a folder, a fifo, or too large (filed in failed/)."""
+
+
 class WebhookError(ConnectorError):
     """The HTTP webhook adapter is misconfigured or cannot keep its state (docs/webhook.md)."""
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from connectors.agency import AgencyClient
 from connectors.folder import FolderAdapter
 from connectors.simulate import SimAgency, Simulator
+from connectors.webhook import RetryPolicy
 from edoc.kafka_auth import connector_auth
 from hub.directory import load_directory_file
 from hub.settings import get_settings
@@ -45,8 +46,18 @@ def folder(
     bootstrap: Annotated[
         str | None, typer.Option(help="Kafka [default: EDOC_KAFKA_BOOTSTRAP]")
     ] = None,
+    store_attempts: Annotated[
+        int,
+        typer.Option(min=1, max=100, help="attempts to store a received message before parking it"),
+    ] = 5,
 ) -> None:
-    """Send what appears in DIR/outbox, receive into DIR/inbox and DIR/status, until Ctrl-C."""
+    """Send what appears in DIR/outbox, receive into DIR/inbox and DIR/status, until Ctrl-C.
+
+    A received message that cannot be stored is retried with backoff, then kept in
+    DIR/parked with the reason (counted in DIR/connector.json). If the folder cannot
+    take even that, the connector stops with an error (exit code 1); the message
+    stays in the inbox topic and is received again at the next start.
+    """
     s = get_settings()
     client = AgencyClient.from_files(
         agency,
@@ -59,7 +70,12 @@ def folder(
         hub_code=s.hub_code,
         auth=connector_auth(s),
     )
-    adapter = FolderAdapter(client, directory)
+    adapter = FolderAdapter(
+        client,
+        directory,
+        max_bytes=s.max_package_bytes,
+        store_retry=RetryPolicy(store_attempts, base_seconds=1.0, max_seconds=30.0),
+    )
 
     async def _main() -> None:
         stop = asyncio.Event()
@@ -71,6 +87,11 @@ def folder(
             await adapter.run(stop)
         finally:
             await client.close()
+            n = adapter.counts
+            _err.print(
+                f"stopped: {n.sent} sent, {n.failed} failed, {n.received} received, "
+                f"{n.parked} parked (in {directory / 'parked'})"
+            )
 
     asyncio.run(_main())
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import resource
+import subprocess
+import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,10 +16,16 @@ import pytest
 
 from connectors.agency import AgencyClient
 from connectors.folder import FolderAdapter
+from connectors.sdk import agency_group
+from connectors.webhook import RetryPolicy
 from hub import topics
 from hub.router_service import RouterService
+from schemas.header import DocSigner, DocumentCode, DocumentMeta, Promulgation, utc_now
+from schemas.package import b64url_decode
 from signing.pki import DemoPKI
-from tests.conftest import HUB, PDF, A, B
+from tests.conftest import HUB, PDF, A, B, C
+from tests.connectors.test_folder_hostile import LONG_NAME
+from tests.connectors.test_webhook import committed, start_at_end
 from tests.hub.test_router_kafka import read_topic, router_settings, running_router
 
 pytestmark = pytest.mark.kafka
@@ -112,14 +123,6 @@ async def test_received_messages_survive_a_restart_without_loss(
     kafka_bootstrap: str, router: RouterService, pki: DemoPKI, tmp_path: Path
 ) -> None:
     sender = client(pki, A, kafka_bootstrap)
-    from schemas.header import (  # noqa: PLC0415
-        DocSigner,
-        DocumentCode,
-        DocumentMeta,
-        Promulgation,
-        utc_now,
-    )
-
     meta = DocumentMeta(
         code=DocumentCode(number="9", notation="SNV"),
         promulgation=Promulgation(place="Bắc Giang", date=utc_now().date()),
@@ -135,3 +138,100 @@ async def test_received_messages_survive_a_restart_without_loss(
     await run_for(b2, seconds=3)
     for mid in ids:
         assert (tmp_path / "b" / "inbox" / mid / "package.json").exists()
+
+
+# -- hostile input over the real broker ----------------------------------------------------
+
+
+def meta_for(subject: str) -> DocumentMeta:
+    return DocumentMeta(
+        code=DocumentCode(number="3", notation="SNV"),
+        promulgation=Promulgation(place="Bắc Giang", date=utc_now().date()),
+        document_type="Công văn",
+        subject=subject,
+        signer=DocSigner(full_name="Lê C"),
+    )
+
+
+async def test_hostile_names_and_an_unstorable_message_do_not_stop_the_recipient(
+    kafka_bootstrap: str, router: RouterService, pki: DemoPKI, tmp_path: Path
+) -> None:
+    sender = client(pki, A, kafka_bootstrap)
+    b = FolderAdapter(
+        client(pki, B, kafka_bootstrap),
+        tmp_path / "b",
+        store_retry=RetryPolicy(2, base_seconds=0.05, max_seconds=0.1),
+    )
+    names = {LONG_NAME: PDF, "header.json": b"{}", "Báo cáo.pdf": b"1", "BÁO CÁO.pdf": b"2"}
+    hostile = await sender.send_document([B], meta_for("Tên tệp lạ"), names)
+    # A message whose folder cannot be made (a file is in the way): retried, then parked.
+    blocked_id = uuid.uuid4()
+    (b.root / "inbox" / str(blocked_id)).write_bytes(b"")
+    blocked = await sender.submit(
+        sender.document([B], meta_for("Không lưu được"), {"x.pdf": PDF}, message_id=blocked_id)
+    )
+    after = await sender.send_document([B], meta_for("Văn bản sau"), {"sau.pdf": PDF})
+    await sender.close()
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(b.run(stop, poll=0.2))
+    done = b.root / "inbox" / after.message_id / "package.json"
+    async with asyncio.timeout(60):
+        while not done.exists():
+            assert not task.done(), task
+            await asyncio.sleep(0.1)
+    stop.set()
+    await task
+    await b.client.close()
+
+    got = b.root / "inbox" / hostile.message_id
+    listing = json.loads((got / "attachments.json").read_bytes())["attachments"]
+    files = {e["name"]: e["file"] for e in listing}
+    assert files["header.json"] == "header (2).json"
+    assert files["BÁO CÁO.pdf"] == "BÁO CÁO (2).pdf"
+    assert len(files[LONG_NAME].encode()) <= 255 and files[LONG_NAME].endswith(".pdf")
+    for name, data in names.items():
+        assert (got / files[name]).read_bytes() == data
+    assert (got / "header.json").read_bytes() == b64url_decode(
+        json.loads((got / "package.json").read_bytes())["header"]
+    )
+    parked = b.root / "parked"
+    [reason_file] = parked.glob(f"*-{blocked.message_id}.reason.json")
+    assert json.loads(reason_file.read_bytes())["attempts"] == 2
+    status = json.loads((b.root / "connector.json").read_bytes())
+    assert status["this_run"]["parked"] == 1 and status["running"] is False
+    assert status["this_run"]["received"] >= 2
+
+
+async def test_the_cli_stops_with_one_line_when_the_folder_takes_nothing(
+    kafka_bootstrap: str, router: RouterService, pki: DemoPKI, tmp_path: Path
+) -> None:
+    """Files of at most 1,500 bytes (RLIMIT_FSIZE) stand in for a full disk."""
+    group = agency_group(C, "folder")
+    await start_at_end(kafka_bootstrap, group, C)
+    before = await committed(kafka_bootstrap, group, C)
+    sender = client(pki, A, kafka_bootstrap)
+    sent = await sender.send_document([C], meta_for("Đĩa đầy"), {"cv.pdf": PDF})
+    await sender.close()
+    issued = pki.agency(C)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1500, 1500))
+
+    argv = [
+        sys.executable, "-m", "edoc", "connector", "folder", "--agency", C,
+        "--dir", str(tmp_path / "c"), "--key", str(issued.key), "--cert", str(issued.chain),
+        "--store-attempts", "2",
+    ]  # fmt: skip
+    env = os.environ | {"EDOC_KAFKA_BOOTSTRAP": kafka_bootstrap, "EDOC_HUB_CODE": HUB}
+    res = await asyncio.to_thread(
+        subprocess.run, argv, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path, env=env, preexec_fn=small_files,
+    )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    [error] = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert f"cannot store received message {sent.message_id} nor park it" in error
+    assert "File too large" in error
+    assert "hint: free space" in res.stderr
+    assert await committed(kafka_bootstrap, group, C) == before, "received again at next start"
