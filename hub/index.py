@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hub import topics
+from hub.guard import describe
+from hub.metrics import IGNORED
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +126,7 @@ class MessageIndex:
             batch = await consumer.getmany(*remaining, timeout_ms=1000)
             for records in batch.values():
                 for rec in records:
-                    self._load_event(rec.value)
+                    self.load_event(rec.value)
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
@@ -137,7 +139,7 @@ class MessageIndex:
                 batch = await consumer.getmany(timeout_ms=300)
             for records in batch.values():
                 for rec in records:
-                    self._load_event(rec.value)
+                    self.load_event(rec.value)
 
     async def catch_up(self) -> None:
         """Return once every verdict committed so far on ``edoc.events`` has been read."""
@@ -158,11 +160,19 @@ class MessageIndex:
             await self._consumer.stop()
             self._consumer = None
 
-    def _load_event(self, value: bytes) -> None:
+    def load_event(self, value: bytes | None) -> None:
+        """Remember what one record of ``edoc.events`` says; an unreadable one is counted."""
         try:
-            event = json.loads(value)
-        except ValueError:
-            return
+            self._remember(value)
+        except Exception as exc:  # a record the index cannot read must not stop routing
+            # Not parked: the index re-reads its window at every start (docs/security.md).
+            IGNORED.labels(topic=topics.EVENTS).inc()
+            log.error("message index: ignoring an unreadable verdict event: %s", describe(exc))
+
+    def _remember(self, value: bytes | None) -> None:
+        event = json.loads(value or b"null")
+        if not isinstance(event, dict):
+            raise ValueError("not a JSON object")
         source = event.get("source") or {}
         if (
             source.get("topic") == topics.SUBMIT
@@ -170,6 +180,8 @@ class MessageIndex:
             and event.get("router_group") == self.group  # other groups read other positions
         ):
             part = int(source.get("partition", 0))
+            if not 0 <= part < 1 << 31:
+                raise ValueError(f"partition {part} out of range")
             self.decided[part] = max(self.decided.get(part, -1), source["offset"])
         if event.get("verdict") != "ok" or not event.get("message_id"):
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from aiokafka.errors import (
@@ -19,6 +20,7 @@ from hub.coverage.facts import EventFacts
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
 from hub.guard import RecordGuard, dead_letter_headers, is_transient, json_decoder, read_parked
+from hub.index import MessageIndex
 from hub.settings import Settings
 from schemas.events import VerdictEvent
 from tests.hub.coverage.traffic import S1, S2, document, local, malformed, verdict
@@ -195,3 +197,26 @@ async def test_coverage_parks_an_event_whose_time_is_out_of_range() -> None:
     )
     assert items is not None and [r.offset for r, _ in items] == [2]
     assert [read_parked(Rec(v, headers=h)).service for _, v, _, h in pub.sent] == ["coverage"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        b"[1]",
+        b"1",
+        b'{"source": [], "verdict": "ok"}',
+        b'{"verdict": "ok", "message_id": "m"}',
+        b'{"source": {"topic": "edoc.submit", "offset": 1, "partition": "x"}, "router_group": "g"}',
+    ],
+)
+def test_the_message_index_ignores_an_unreadable_event_and_keeps_reading(
+    value: bytes | None,
+) -> None:
+    """The router's index reads history at every start: it counts and skips, never raises."""
+
+    index = MessageIndex(timedelta(days=1), group="g")
+    index.load_event(value)
+    good = verdict(document(S1, [S2], local(2026, 11, 3)))
+    index.load_event(good.to_bytes())
+    assert index.get(str(good.message_id)) is not None
