@@ -54,11 +54,11 @@ from connectors.agency import AgencyClient, Received
 from connectors.edxml import SUFFIX as EDXML_SUFFIX
 from connectors.edxml import EdxmlAdapter
 from connectors.errors import FolderError, OutboxEntryRefused
-from connectors.sdk import agency_group
 from connectors.webhook import RetryPolicy
 from schemas.errors import EdocError, MalformedPackageError, describe_validation_error
 from schemas.header import Classification, DocSigner, DocumentCode, DocumentMeta, Promulgation
 from schemas.package import parse_package
+from schemas.wire import agency_group
 
 log = logging.getLogger(__name__)
 

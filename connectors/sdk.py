@@ -25,13 +25,12 @@ from aiokafka.errors import (
 from aiokafka.helpers import create_ssl_context
 
 from connectors.errors import ConnectorError, HubUnreachableError, KafkaAccessDenied
+from schemas import wire
 from schemas.header import Header
 from schemas.package import ParsedPackage, parse_package
 
-SUBMIT_TOPIC = "edoc.submit"
-INBOX_PREFIX = "edoc.inbox."
 #: Matches the hub's default package limit plus header headroom.
-DEFAULT_MAX_RECORD = 17 * 1024 * 1024
+DEFAULT_MAX_RECORD = wire.record_limit()
 #: What Kafka says when a login or an ACL refuses this client.
 DENIED = (
     AuthenticationFailedError,
@@ -39,20 +38,6 @@ DENIED = (
     TopicAuthorizationFailedError,
     GroupAuthorizationFailedError,
 )
-#: An agency's principal and consumer groups are named after its code (docs/kafka-security.md).
-AGENCY_USER_PREFIX = "agency-"
-
-
-def agency_user(code: str) -> str:
-    """The Kafka user (SCRAM name) the hub provisions for an agency: ``agency-<code lower>``."""
-    return AGENCY_USER_PREFIX + code.lower()
-
-
-def agency_group(code: str, purpose: str) -> str:
-    """A consumer group the agency's ACLs allow: ``agency-<code lower>.<purpose>``."""
-    return f"{agency_user(code)}.{purpose}"
-
-
 @dataclass(frozen=True)
 class KafkaAuth:
     """How a connector authenticates to the hub's Kafka (SASL/SCRAM; off when PLAINTEXT).
@@ -188,7 +173,7 @@ class HubClient:
             headers.append(("edoc-profile", parsed.package.signatures[0].profile.encode()))
         try:
             meta = await producer.send_and_wait(
-                SUBMIT_TOPIC, raw, key=h.sender.encode(), headers=headers
+                wire.SUBMIT, raw, key=h.sender.encode(), headers=headers
             )
         except DENIED as exc:
             raise KafkaAccessDenied(f"the submit of {h.message_id}", type(exc).__name__) from None
@@ -213,7 +198,7 @@ class HubClient:
         Following stops when ``stop`` is set.
         """
         consumer = AIOKafkaConsumer(
-            INBOX_PREFIX + agency_code,
+            wire.inbox(agency_code),
             **self.client_kwargs(),
             group_id=group_id,
             isolation_level="read_committed",
@@ -226,7 +211,7 @@ class HubClient:
             await consumer.start()
         except DENIED as exc:
             await consumer.stop()
-            what = f"reading {INBOX_PREFIX + agency_code}"
+            what = f"reading {wire.inbox(agency_code)}"
             raise KafkaAccessDenied(what, type(exc).__name__) from None
         except KafkaConnectionError as exc:
             await consumer.stop()
@@ -254,7 +239,7 @@ class HubClient:
                             # Exactly this message: the batch may hold more not yet handled.
                             await consumer.commit({tp: rec.offset + 1})
         except DENIED as exc:  # e.g. a consumer group outside agency-<code>.*
-            what = f"reading {INBOX_PREFIX + agency_code} with group {group_id}"
+            what = f"reading {wire.inbox(agency_code)} with group {group_id}"
             raise KafkaAccessDenied(what, type(exc).__name__) from None
         finally:
             await consumer.stop()

@@ -21,6 +21,7 @@ from hub.directory import load_directory_file
 from hub.errors import HubError
 from hub.provision import IssuedCredential, Provisioner, ProvisionReport, write_private_file
 from hub.settings import Settings, get_settings
+from schemas import wire
 from schemas.directory import Agency
 
 app = typer.Typer(
@@ -165,5 +166,5 @@ def users() -> None:
         return [(u, ", ".join(i.mechanisms)) for u, i in sorted(found.items())]
 
     for name, mechs in asyncio.run(_run()):
-        agency = kafka_acl.agency_of_user(name)
+        agency = wire.agency_of_user(name)
         typer.echo(f"{name}\t{mechs}\t{'agency ' + agency if agency else ''}".rstrip())

@@ -31,6 +31,7 @@ from aiokafka.helpers import create_ssl_context
 from hub import topics
 from hub.errors import BrokerUnavailableError, HubError, KafkaLoginRefused
 from hub.settings import Settings
+from schemas import wire
 from schemas.errors import EdocError
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ ACCESS_DENIED_HINT = (
 
 def record_limit(settings: Settings) -> int:
     """Largest record the hub writes or reads: a package plus headroom for headers."""
-    return settings.max_package_bytes + 1024 * 1024
+    return wire.record_limit(settings.max_package_bytes)
 
 
 def client_config(settings: Settings) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from enum import IntEnum
 
 from hub import topics
 from hub.settings import Settings
+from schemas.wire import agency_group_prefix, agency_user
 
 
 class ResourceType(IntEnum):
@@ -84,7 +85,6 @@ HUB_SERVICES = ("router", "audit", "coverage", "lifecycle", "api")
 ALL_IN_ONE = "hub"
 #: Console transactional ids start with this (hub.console.rejected).
 CONSOLE_TRANSACTIONAL_PREFIX = "edoc-console-"
-_AGENCY_PREFIX = "agency-"
 
 
 @dataclass(frozen=True, order=True)
@@ -117,28 +117,6 @@ def service_user(service: str) -> str:
     if service not in (*HUB_SERVICES, ALL_IN_ONE):
         raise ValueError(f"unknown hub service {service!r}")
     return f"edoc-{service}"
-
-
-def agency_user(code: str) -> str:
-    """SCRAM user name of an agency: ``agency-`` + its code in lower case.
-
-    Lower case because Strimzi names the user after its KafkaUser resource, and
-    Kubernetes names cannot hold capitals; codes differ in more than case, so no
-    two agencies share a name.
-    """
-    return _AGENCY_PREFIX + code.lower()
-
-
-def agency_group_prefix(code: str) -> str:
-    """Consumer groups an agency may use start with this (``agency-<code>.``)."""
-    return agency_user(code) + "."
-
-
-def agency_of_user(name: str) -> str | None:
-    """The agency code (upper case) of an agency user name, or None for other users."""
-    if not name.startswith(_AGENCY_PREFIX):
-        return None
-    return name[len(_AGENCY_PREFIX) :].upper()
 
 
 def _bindings(

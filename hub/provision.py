@@ -30,6 +30,7 @@ from hub.kafka import TopicAdmin, client_config
 from hub.kafka_acl import AclBinding
 from hub.kafka_admin import SecurityAdmin
 from hub.settings import Settings
+from schemas import wire
 from schemas.directory import Agency
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ class Provisioner:
         for agency in agencies:
             if agency.code == self.settings.hub_code:
                 continue  # the hub itself never talks to Kafka as an agency
-            user = kafka_acl.agency_user(agency.code)
+            user = wire.agency_user(agency.code)
             if not agency.active:
                 report.merge(await self.revoke(user))
                 continue

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.wire import DEFAULT_MAX_PACKAGE_BYTES
+
 #: Repository root when running from a checkout (deploy/ and .var/ live there).
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +38,7 @@ class Settings(BaseSettings):
         description="pom.xml, server.properties template and log4j2 config of the local broker",
     )
     max_package_bytes: int = Field(
-        default=16 * 1024 * 1024,
+        default=DEFAULT_MAX_PACKAGE_BYTES,
         description="largest package accepted; broker, producer and consumer limits follow it",
     )
     trust_anchors: list[Path] = Field(

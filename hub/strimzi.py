@@ -24,6 +24,7 @@ from hub import kafka_acl, topics
 from hub.kafka import inbox_spec, topic_specs
 from hub.kafka_acl import AclBinding, Operation, PatternType, ResourceType
 from hub.settings import Settings
+from schemas import wire
 from schemas.directory import Agency
 
 API_VERSION = "kafka.strimzi.io/v1beta2"
@@ -127,7 +128,7 @@ def kafka_users(
             users.append(
                 kafka_user(
                     cluster,
-                    kafka_acl.agency_user(a.code),
+                    wire.agency_user(a.code),
                     kafka_acl.agency_acls(a.code),
                     **{"edoc.bacgiang.vn/agency": a.code},
                 )

@@ -16,12 +16,12 @@ import pytest
 
 from connectors.agency import AgencyClient
 from connectors.folder import FolderAdapter
-from connectors.sdk import agency_group
 from connectors.webhook import RetryPolicy
 from hub import topics
 from hub.router_service import RouterService
 from schemas.header import DocSigner, DocumentCode, DocumentMeta, Promulgation, utc_now
 from schemas.package import b64url_decode
+from schemas.wire import agency_group
 from signing.pki import DemoPKI
 from tests.conftest import HUB, PDF, A, B, C
 from tests.connectors.test_folder_hostile import LONG_NAME

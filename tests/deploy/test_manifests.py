@@ -30,6 +30,7 @@ from hub import kafka_acl
 from hub.directory import load_directory_file
 from hub.settings import REPO_ROOT, Settings
 from hub.strimzi import bindings_of_user, export
+from schemas import wire
 from tests.deploy.strimzi_schemas import schema_of
 
 DEPLOY = REPO_ROOT / "deploy"
@@ -130,7 +131,7 @@ def test_kafka_users_grant_exactly_the_provisioned_acls() -> None:
     for name, bindings in kafka_acl.all_service_acls(settings).items():
         assert bindings_of_user(users[name]) == bindings, name
     for agency in load_directory_file(settings.directory_file):
-        name = kafka_acl.agency_user(agency.code)
+        name = wire.agency_user(agency.code)
         if agency.active and agency.code != settings.hub_code:
             assert bindings_of_user(users[name]) == kafka_acl.agency_acls(agency.code)
         else:
@@ -174,7 +175,7 @@ def test_every_compose_service_reads_only_its_own_credentials() -> None:
         assert creds["read_only"] is True
     connector = services["connector-000-00-01-h49"]
     (creds,) = [v for v in connector["volumes"] if isinstance(v, dict)]
-    assert creds["volume"]["subpath"] == kafka_acl.agency_user("000.00.01.H49")
+    assert creds["volume"]["subpath"] == wire.agency_user("000.00.01.H49")
     assert services["kafka"]["image"] == "apache/kafka:4.1.1"
 
 

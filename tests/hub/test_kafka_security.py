@@ -27,7 +27,7 @@ from aiokafka.errors import (
 from pydantic import SecretStr
 
 from connectors.errors import ConnectorError, KafkaAccessDenied
-from connectors.sdk import HubClient, KafkaAuth, agency_group
+from connectors.sdk import HubClient, KafkaAuth
 from hub import kafka_acl, topics
 from hub.directory import load_directory_file
 from hub.errors import BrokerUnavailableError, KafkaLoginRefused
@@ -38,6 +38,8 @@ from hub.provision import Provisioner
 from hub.settings import Settings
 from hub.store.db import make_engine
 from hub.store.log import SignatureLog
+from schemas import wire
+from schemas.wire import agency_group
 from signing.pki import DemoPKI
 from tests._kafka import free_port, make_test_broker, start_or_unavailable
 from tests.conftest import A, B, C, PackageFactory
@@ -75,7 +77,7 @@ class SecureHub:
 
     def agency_auth(self, code: str) -> KafkaAuth:
         """What the hub operator hands agency ``code``'s connector."""
-        user = kafka_acl.agency_user(code)
+        user = wire.agency_user(code)
         return KafkaAuth("SASL_PLAINTEXT", username=user, password=self.passwords[user])
 
 
@@ -150,7 +152,7 @@ async def write_as(settings: Settings, topic: str, value: bytes) -> None:
 
 
 async def test_agency_cannot_read_another_agencys_inbox(hub: SecureHub) -> None:
-    x = hub.as_user(kafka_acl.agency_user(X))
+    x = hub.as_user(wire.agency_user(X))
     with pytest.raises(TopicAuthorizationFailedError):
         await read_as(x, topics.inbox(Y))
     await read_as(x, topics.inbox(X))  # its own: allowed
@@ -162,21 +164,21 @@ async def test_agency_cannot_read_another_agencys_inbox(hub: SecureHub) -> None:
 
 
 async def test_agency_cannot_read_the_events_or_the_submit_topic(hub: SecureHub) -> None:
-    x = hub.as_user(kafka_acl.agency_user(X))
+    x = hub.as_user(wire.agency_user(X))
     for topic in (topics.EVENTS, topics.SUBMIT, topics.REJECTED, topics.DIRECTORY):
         with pytest.raises(TopicAuthorizationFailedError):
             await read_as(x, topic)
 
 
 async def test_agency_cannot_write_to_any_inbox_or_hub_topic(hub: SecureHub) -> None:
-    x = hub.as_user(kafka_acl.agency_user(X))
+    x = hub.as_user(wire.agency_user(X))
     for topic in (topics.inbox(Y), topics.inbox(X), topics.EVENTS, topics.DIRECTORY):
         with pytest.raises(TopicAuthorizationFailedError):
             await write_as(x, topic, b"forged")
 
 
 async def test_agency_groups_are_its_own_prefix_only(hub: SecureHub) -> None:
-    x = hub.as_user(kafka_acl.agency_user(X))
+    x = hub.as_user(wire.agency_user(X))
     await read_as(x, topics.inbox(X), group=agency_group(X, "folder"))
     for group in ("edoc-router", agency_group(Y, "folder"), "anything"):
         with pytest.raises(GroupAuthorizationFailedError):
@@ -184,7 +186,7 @@ async def test_agency_groups_are_its_own_prefix_only(hub: SecureHub) -> None:
 
 
 async def test_wrong_password_is_refused(hub: SecureHub) -> None:
-    bad = hub.as_user(kafka_acl.agency_user(X), "not-the-password")
+    bad = hub.as_user(wire.agency_user(X), "not-the-password")
     with pytest.raises((KafkaError, ConnectorError)):
         await write_as(bad, topics.SUBMIT, b"x")
 
@@ -215,7 +217,7 @@ def edoc_as(
     ("user", "args"),
     [
         ("edoc-lifecycle", ("serve", "--only", "lifecycle")),  # a hub service
-        (kafka_acl.agency_user(X), ("inbox", "--agency", X)),  # an agency's connector command
+        (wire.agency_user(X), ("inbox", "--agency", X)),  # an agency's connector command
         ("edoc-admin", ("kafka", "users")),  # an operator's tool
     ],
 )
@@ -235,7 +237,7 @@ def test_wrong_password_is_reported_as_a_refused_login(
 
 
 async def test_refused_login_is_told_apart_from_a_broker_that_is_down(hub: SecureHub) -> None:
-    user = kafka_acl.agency_user(X)
+    user = wire.agency_user(X)
     bad = hub.as_user(user, "not-the-password")
     assert await login_refusal(hub.as_user(user)) is None  # the right password logs in
     assert "invalid credentials" in (await login_refusal(bad) or "")
@@ -378,7 +380,7 @@ async def test_provisioning_again_changes_nothing(hub: SecureHub) -> None:
     assert report.issued == []
     assert (report.acls_added, report.acls_removed) == (0, 0)
     services = [kafka_acl.service_user(s) for s in kafka_acl.HUB_SERVICES]
-    agencies_ = [kafka_acl.agency_user(X), kafka_acl.agency_user(Y)]
+    agencies_ = [wire.agency_user(X), wire.agency_user(Y)]
     assert sorted(report.kept) == sorted(services + agencies_)
 
 
@@ -396,7 +398,7 @@ async def test_strimzi_export_grants_what_the_broker_holds(hub: SecureHub) -> No
 async def test_deactivated_agency_loses_its_access(
     hub: SecureHub, signed_package: PackageFactory
 ) -> None:
-    c_user = kafka_acl.agency_user(C)
+    c_user = wire.agency_user(C)
     c = hub.as_user(c_user)
     await write_as(c, topics.SUBMIT, signed_package(C, [X]))  # works while active
     agency = next(a for a in load_directory_file(hub.base.directory_file) if a.code == C)
