@@ -8,6 +8,8 @@ The public surface, re-exported here (modules are one job each):
   edXML package must carry;
 * ``edxml_from_header`` (``generate``) — edXML for a package born as JSON;
 * ``sign_edxml`` (``sign``) — enveloped XML-DSig as edXML systems write it;
+* ``refuse_uncovered`` (``uncovered``) — signed bytes may carry nothing their
+  signature does not cover, since they travel to the recipients as they are;
 * ``edxml_package`` / ``original_edxml`` (``package``) — the package envelope.
 
 The ``xmldsig`` signature profile that verifies these packages is
@@ -15,7 +17,12 @@ The ``xmldsig`` signature profile that verifies these packages is
 """
 
 from signing.edxml.emit import emit_edxml
-from signing.edxml.errors import EdxmlContentError, EdxmlError, EdxmlSyntaxError
+from signing.edxml.errors import (
+    EdxmlContentError,
+    EdxmlError,
+    EdxmlSyntaxError,
+    EdxmlUnsignedContentError,
+)
 from signing.edxml.generate import edxml_from_header
 from signing.edxml.mapping import MAPPING_VERSION, canonical_header_bytes, derive_header
 from signing.edxml.model import (
@@ -29,6 +36,7 @@ from signing.edxml.model import (
 from signing.edxml.package import PROFILE, edxml_package, original_edxml
 from signing.edxml.parse import parse_edxml
 from signing.edxml.sign import sign_edxml
+from signing.edxml.uncovered import refuse_uncovered
 
 __all__ = [
     "DS_NS",
@@ -40,6 +48,7 @@ __all__ = [
     "EdxmlDocument",
     "EdxmlError",
     "EdxmlSyntaxError",
+    "EdxmlUnsignedContentError",
     "Node",
     "SignatureNamespace",
     "canonical_header_bytes",
@@ -49,5 +58,6 @@ __all__ = [
     "emit_edxml",
     "original_edxml",
     "parse_edxml",
+    "refuse_uncovered",
     "sign_edxml",
 ]

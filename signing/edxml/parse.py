@@ -106,6 +106,11 @@ def find_signatures(root: Any) -> list[Any]:
     return [el for el in root.iter() if is_signature(el)]
 
 
+def outer_signatures(root: Any) -> list[Any]:
+    """The ``Signature`` elements not inside another one (a nested one is that one's content)."""
+    return [s for s in find_signatures(root) if not any(map(is_signature, s.iterancestors()))]
+
+
 def signature_namespace(el: Any) -> SignatureNamespace:
     """Which namespace a ``Signature`` element is in."""
     ns = namespace(el)

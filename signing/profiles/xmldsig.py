@@ -4,7 +4,7 @@ The value is standard base64 of the edXML document exactly as the agency
 signed it. Unlike ``jws`` and ``cms`` the signature is not over the header
 bytes: it is over the XML (``Reference URI=""``, transforms
 ``enveloped-signature`` then a canonicalisation). What binds the package's
-header to it is step 7: the header bytes must be exactly the canonical mapping
+header to it is step 8: the header bytes must be exactly the canonical mapping
 (``signing.edxml.mapping``) of the content the signature covers, so the header
 can say nothing the signed XML does not — attachments included, through the
 SHA-256 digests in the derived manifest.
@@ -23,7 +23,13 @@ Accepted as deployed systems send it:
 
 Refused: not well-formed XML, DTDs and entities (``malformed``); no or several
 signatures, another Reference layout, undecodable values, bad maths, a header
-that is not the mapping (``bad_signature``); other algorithms (``weak_algorithm``).
+that is not the mapping (``bad_signature``); other algorithms (``weak_algorithm``);
+anything in the bytes the signature does not cover — comments, prologue
+processing instructions, ``ds:Object``/``KeyName``/extra data in the
+``Signature`` — (``unsigned_content``), and documents a reader could read
+another header from (``malformed``), see ``signing.edxml.uncovered``: the
+bytes travel on to the recipients as they are, so they must carry nothing
+unsigned but the ``Signature`` itself.
 Numbered steps match the comments in ``XmlDsigProfile.verify``.
 """
 
@@ -42,19 +48,20 @@ from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 
 from schemas.reasons import Reason
 from signing.certs import ParsedCert, parse_der
-from signing.edxml.errors import EdxmlError
+from signing.edxml.errors import EdxmlError, EdxmlUnsignedContentError
 from signing.edxml.mapping import canonical_header_bytes
 from signing.edxml.model import DS_NS, EDXML_NS, SignatureNamespace
 from signing.edxml.parse import (
     MAX_DEPTH,
-    find_signatures,
     local_name,
     namespace,
+    outer_signatures,
     parse_tree,
     read_document,
     secure_parser,
     signature_namespace,
 )
+from signing.edxml.uncovered import refuse_uncovered
 from signing.errors import SignatureCheckError
 from signing.profiles.base import ProfileResult, strict_b64decode
 
@@ -213,8 +220,9 @@ class XmlDsigProfile:
             root = parse_tree(document)
         except EdxmlError as exc:
             raise _fail(exc.message, Reason.MALFORMED) from None
-        # Step 3: exactly one Signature, in the XML-DSig or the edXML namespace.
-        signatures = find_signatures(root)
+        # Step 3: exactly one Signature, in the XML-DSig or the edXML namespace. One
+        # nested inside it is not a second signature but content of the first (step 6).
+        signatures = outer_signatures(root)
         if len(signatures) != 1:
             raise _fail(
                 f"the edXML carries {len(signatures)} Signature elements; exactly one expected"
@@ -222,6 +230,8 @@ class XmlDsigProfile:
         where = signature_namespace(signatures[0])
         if where is SignatureNamespace.OTHER:
             raise _fail(f"Signature element in namespace {namespace(signatures[0])!r}")
+        # Step 6 judges the bytes as they travel, so it looks before the move below.
+        uncovered = self._uncovered(root, signatures[0])
         sig = _rehome(signatures[0]) if where is SignatureNamespace.EDXML else signatures[0]
         # Step 4: who signed.
         leaf, extra = _signer(sig)
@@ -239,13 +249,17 @@ class XmlDsigProfile:
             result.problems.append(exc)
         if result.problems:
             return result
-        # Step 6: the Reference digest and the signature maths.
+        # Step 6: nothing in the bytes but what the Reference covers and the Signature.
+        if uncovered is not None:
+            result.problems.append(uncovered)
+            return result
+        # Step 7: the Reference digest and the signature maths.
         try:
             signed = self._verify_maths(root, leaf)
         except SignatureCheckError as exc:
             result.problems.append(exc)
             return result
-        # Step 7: the header is exactly the mapping of what was signed.
+        # Step 8: the header is exactly the mapping of what was signed.
         try:
             expected = canonical_header_bytes(read_document(signed))
         except EdxmlError as exc:
@@ -256,6 +270,17 @@ class XmlDsigProfile:
         if expected != header_bytes:
             result.problems.append(_fail(self._mismatch(header_bytes, expected)))
         return result
+
+    @staticmethod
+    def _uncovered(root: Any, sig: Any) -> SignatureCheckError | None:
+        """Step 6: what the bytes carry beyond the signed content and the Signature, if anything."""
+        try:
+            refuse_uncovered(root, sig)
+        except EdxmlUnsignedContentError as exc:
+            return _fail(exc.message, Reason.UNSIGNED_CONTENT)
+        except EdxmlError as exc:
+            return _fail(exc.message, Reason.MALFORMED)
+        return None
 
     def _check_algorithms(self, sig: Any, result: ProfileResult) -> None:
         signed_info = _ds(sig, "SignedInfo")
@@ -316,7 +341,7 @@ class XmlDsigProfile:
             raise _fail(f"{what} {uri} not allowed{hint}", Reason.WEAK_ALGORITHM)
 
     def _verify_maths(self, root: Any, leaf: ParsedCert) -> Any:
-        """Step 6 via signxml; returns the signed content as an element (Signature removed)."""
+        """Step 7 via signxml; returns the signed content as an element (Signature removed)."""
         config = SignatureConfiguration(
             require_x509=True,
             location=".//",
