@@ -9,7 +9,8 @@ signature, so the package still carries one edXML document signed by the agency.
 
 Incoming, a package becomes edXML again: its original signed bytes when it
 has them (byte for byte: every element, every attribute, the agency's own
-signature), otherwise an edXML document generated from the header
+signature — the hub accepts them only if they carry nothing the signature does
+not cover, ``signing.edxml.uncovered``), otherwise an edXML document generated from the header
 (``signing.edxml.generate``), unsigned — the package next to it is the evidence.
 
 The drop folder (``connectors.folder``) uses this for ``outbox/<stem>.edxml``
@@ -51,7 +52,11 @@ class EdxmlAdapter:
     agency: str | None = None
 
     def to_package(self, document: bytes) -> bytes:
-        """Package bytes for an edXML document; raises ``EdxmlError`` or ``ConnectorError``."""
+        """Package bytes for an edXML document; raises ``EdxmlError`` or ``ConnectorError``.
+
+        A signed document carrying content its signature does not cover is
+        refused here (``EdxmlUnsignedContentError``), as the hub would.
+        """
         doc = parse_edxml(document)  # not well-formed / not edXML: a precise error here
         header, _ = derive_header(doc)
         if self.agency is not None and header.sender != self.agency:

@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from schemas.package import AttachmentContent, Package, ParsedPackage, SignatureEntry, b64url_encode
 from signing.edxml.errors import EdxmlContentError
 from signing.edxml.mapping import attachment_ids, canonical_header_bytes
-from signing.edxml.parse import parse_edxml
+from signing.edxml.parse import outer_signatures, parse_tree, read_document
+from signing.edxml.uncovered import refuse_uncovered
 
 #: Wire name of the profile that carries an edXML document.
 PROFILE = "xmldsig"
@@ -35,16 +36,25 @@ CoSign = Callable[[bytes], SignatureEntry]
 
 
 def edxml_package(signed: bytes, cosign: Sequence[CoSign] = ()) -> Package:
-    """The package for a signed edXML document (raises ``EdxmlError`` if it cannot map).
+    """The package for a signed edXML document.
+
+    Raises ``EdxmlError`` if it cannot map, ``EdxmlUnsignedContentError`` if
+    its bytes carry content the signature does not cover.
 
     ``cosign`` adds signatures over the derived header bytes — another
     agency's countersignature in ``jws`` or ``cms``, say.
     """
-    doc = parse_edxml(signed)
+    root = parse_tree(signed)
+    doc = read_document(root)
     if not doc.signed:
         raise EdxmlContentError(
             "the edXML document carries no Signature; sign it first (Signer.sign_edxml)"
         )
+    signatures = outer_signatures(root)
+    if len(signatures) == 1:  # several: the hub says why (bad_signature)
+        # The bytes travel to the recipients as they are: refuse here, with the
+        # hub's own message, what it would refuse as unsigned_content or malformed.
+        refuse_uncovered(root, signatures[0])
     header_bytes = canonical_header_bytes(doc)
     ids = attachment_ids(doc)
     return Package(

@@ -12,7 +12,9 @@ an *unsigned* edXML (statuses usually are). The signature:
   certificate chain, leaf first, in ``KeyInfo/X509Data``.
 
 The document is signed in place: its content is never re-mapped or re-laid
-out, only parsed and serialised again around the new ``Signature``.
+out, only parsed and serialised again around the new ``Signature`` — without
+its comments and processing instructions, which the signature would not cover
+and the hub refuses (``unsigned_content``, ``signing.edxml.uncovered``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,18 @@ def _signature_parent(root: Any) -> Any:
     return headers[0] if len(headers) == 1 else root
 
 
+def _drop_comments_and_pis(root: Any) -> None:
+    """Remove comments and PIs inside ``root``, keeping the text around them joined."""
+    for node in list(root.iter(etree.Comment, etree.ProcessingInstruction)):
+        parent, previous = node.getparent(), node.getprevious()
+        if node.tail:
+            if previous is not None:
+                previous.tail = (previous.tail or "") + node.tail
+            else:
+                parent.text = (parent.text or "") + node.tail
+        parent.remove(node)
+
+
 def sign_edxml(
     document: bytes,
     key: PrivateKey,
@@ -69,6 +83,8 @@ def sign_edxml(
     read_document(root)  # it must at least be an edXML message
     if find_signatures(root):
         raise EdxmlContentError("the edXML document is already signed; it is sent as it is")
+    # What is outside the root element is not serialised again; inside, dropped here.
+    _drop_comments_and_pis(root)
     etree.SubElement(
         _signature_parent(root), f"{{{DS_NS}}}Signature", nsmap={"ds": DS_NS}, Id="placeholder"
     )
