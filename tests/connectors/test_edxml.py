@@ -46,6 +46,7 @@ from schemas.package import parse_package
 from signing.edxml import (
     EdxmlContentError,
     EdxmlSyntaxError,
+    EdxmlUnsignedContentError,
     derive_header,
     edxml_from_header,
     emit_edxml,
@@ -314,6 +315,28 @@ def test_unsigned_edxml_is_signed_by_the_connector(pki: DemoPKI, verifier: Verif
         EdxmlAdapter(agency=B).to_package(unsigned)
     with pytest.raises(ConnectorError, match=f"this connector sends for {A}"):
         EdxmlAdapter(signer(pki, A), agency=A).to_package(unsigned)
+
+
+def test_unsigned_content_is_refused_before_it_is_sent() -> None:
+    """An xmlsec1-signed document wrapped around a forged header: refused here, as the hub would."""
+    wrapped = (VECTORS / "signed" / "attack-wrapped-header.edxml").read_bytes()
+    with pytest.raises(EdxmlUnsignedContentError, match="ds:Object inside Signature"):
+        EdxmlAdapter().to_package(wrapped)
+
+
+def test_connector_signs_without_comments_and_processing_instructions(
+    pki: DemoPKI, verifier: Verifier
+) -> None:
+    """The signature would not cover them and the hub refuses them: they are not sent."""
+    unsigned = sample("status").replace(
+        "Đã tiếp nhận và".encode(), "Đã tiếp nhận<!-- nháp --> và<?note x?>".encode()
+    )
+    raw = EdxmlAdapter(signer(pki, B), agency=B).to_package(unsigned)
+    report = verifier.verify_bytes(raw)
+    assert report.ok, report.to_json()
+    back = EdxmlAdapter.from_package(raw)
+    assert b"<!--" not in back and b"<?note" not in back
+    assert parse_edxml(back) == parse_edxml(unsigned), "the text around them is kept"
 
 
 def test_not_well_formed_edxml_names_line_and_column() -> None:

@@ -204,6 +204,66 @@ for f in tampered-subject tampered-attachment tampered-signature; do
 done
 
 # --------------------------------------------------------------------------
+# Attacks on the bytes that travel (docs/edxml.md, "What the signature covers"):
+# copies of the xmlsec1-signed document changed only where an enveloped
+# URI="" signature does not look. xmlsec1 still verifies most of them — that
+# is what makes them attacks; its answer goes into the manifest ("xmlsec1",
+# null where it cannot apply) and the hub must refuse every one.
+xmlsec_ok() { # FILE -> true | false, judged at AT like every case
+  local at=${AT%Z}
+  if xmlsec1 --verify --trusted-pem "$WORK/root.pem" --verification-gmt-time "${at/T/ }" \
+    "$1" > /dev/null 2>&1; then echo true; else echo false; fi
+}
+# The real MessageHeader with another subject: what a wrapping attacker wants read.
+sed -n '/<edXML:MessageHeader>/,/<\/edXML:MessageHeader>/p' "$S/document.edxml" |
+  sed 's/Ban hành Kế hoạch/Bãi bỏ Kế hoạch/' > "$WORK/forged-header.xml"
+# wrap: the Signature moves in front of the real MessageHeader and carries the
+# forged one in ds:Object; a reader taking the first MessageHeader reads the forgery.
+awk -v forged="$WORK/forged-header.xml" '
+  { line[NR] = $0 }
+  /<edXML:MessageHeader>/ { hs = NR }
+  /<\/edXML:MessageHeader>/ { he = NR }
+  /<Signature xmlns=/ { ss = NR }
+  /<\/Signature>/ { se = NR }
+  END {
+    while ((getline l < forged) > 0) f = f l "\n"
+    a = index(line[ss], "<Signature"); b = index(line[se], "</Signature>")
+    sig = substr(line[ss], a)
+    for (i = ss + 1; i <= se; i++) sig = sig "\n" line[i]
+    sig = substr(sig, 1, length(sig) - length(line[se]) + b - 1)
+    # Whitespace text stays as it was, or the digest would change: the Signature
+    # goes between the indentation and <edXML:MessageHeader>, and leaves none behind.
+    for (i = 1; i < hs; i++) print line[i]
+    h = index(line[hs], "<")
+    print substr(line[hs], 1, h - 1) sig "<Object>\n" f "</Object></Signature>" substr(line[hs], h)
+    for (i = hs + 1; i < ss; i++) print line[i]
+    print substr(line[ss], 1, a - 1) substr(line[se], b + 12)
+    for (i = se + 1; i <= NR; i++) print line[i]
+  }' "$S/document.edxml" > "$S/attack-wrapped-header.edxml"
+sed "s|<Signature xmlns=\"$DS\">|<Signature>|" "$S/attack-wrapped-header.edxml" \
+  > "$S/attack-wrapped-header-edxml-ns.edxml"
+# A comment splitting the subject: c14n drops it, a first-text-node reader stops at it.
+sed 's/Ban hành Kế hoạch/Ban hành<!-- đã ký --> Kế hoạch/' "$S/document.edxml" \
+  > "$S/attack-comment-in-subject.edxml"
+sed '1a <!-- Văn bản đã được phê duyệt -->' "$S/document.edxml" > "$S/attack-comment-before-root.edxml"
+sed '1a <?xml-stylesheet type="text/xsl" href="https://example.invalid/hien-thi.xsl"?>' \
+  "$S/document.edxml" > "$S/attack-pi-before-root.edxml"
+# An unsigned attachment in ds:Object, where a reader looking for AttachmentEncoded finds it.
+BLOB=$(head -c 3000 /dev/zero | tr '\0' 'x' | base64 -w0)
+sed "s|</KeyInfo></Signature>|</KeyInfo><Object><AttachmentEncoded xmlns=\"$EDXML_NS\"><Attachment><ContentId>phu-luc-2</ContentId><ContentTransferEncoded>$BLOB</ContentTransferEncoded><AttachmentName>phu-luc-2.pdf</AttachmentName></Attachment></AttachmentEncoded></Object></Signature>|" \
+  "$S/document.edxml" > "$S/attack-object-attachment.edxml"
+# A signer name no signature covers, next to the real certificate.
+sed 's|</X509Data></KeyInfo>|<X509SubjectName>CN=Chủ tịch UBND tỉnh Bắc Giang</X509SubjectName></X509Data></KeyInfo>|' \
+  "$S/document.edxml" > "$S/attack-keyinfo-subject-name.edxml"
+# 2 KB of data in a namespace declaration nothing uses (exclusive c14n drops it).
+sed "2s|<edXML |<edXML xmlns:blob=\"urn:blob:$(head -c 1500 /dev/zero | tr '\0' 'y' | base64 -w0)\" |" \
+  "$S/document.edxml" > "$S/attack-namespace-blob.edxml"
+for f in attack-wrapped-header attack-comment-in-subject attack-comment-before-root \
+  attack-pi-before-root attack-object-attachment attack-keyinfo-subject-name attack-namespace-blob; do
+  cmp -s "$S/document.edxml" "$S/$f.edxml" && { echo "$f: changed nothing" >&2; exit 1; }
+done
+
+# --------------------------------------------------------------------------
 # Header bytes, written from the mapping table of docs/edxml.md.
 uuid5() { # NAMESPACE NAME -> RFC 4122 version 5 UUID
   local h
@@ -279,7 +339,9 @@ case_entry() {
     "$4" "$AT" "$AT" >> "$MANIFEST"
   printf '     "crls": ["pki/crl"], "allow_sha1": %s, "verdict": "%s", "reasons": %s,\n' \
     "$8" "$5" "$6" >> "$MANIFEST"
-  printf '     "warnings": %s, "signature": %s}' "$7" "$9" >> "$MANIFEST"
+  printf '     "warnings": %s, "signature": %s' "$7" "$9" >> "$MANIFEST"
+  [ -n "${10:-}" ] && printf ',\n     %s' "${10}" >> "$MANIFEST"
+  printf '}' >> "$MANIFEST"
 }
 sig() { printf '{"valid": %s, "algorithm": "%s", "namespace": "%s"}' "$1" "$2" "$3"; }
 
@@ -337,6 +399,38 @@ case_entry undeclared_prefix "xlink: prefix used but never declared (not well-fo
 package unsigned "$WORK/doc.h" "$HERE/samples/document.edxml"
 case_entry unsigned "xmldsig value is an edXML without Signature" samples/document.edxml true \
   rejected '["bad_signature"]' '[]' false null
+# attack NAME FILE DESCRIPTION NAMESPACE DETAIL [XMLSEC1]: the real header, the real
+# attachments, the attacked edXML; refused as unsigned_content, the detail names why.
+attack() {
+  local ok=${6:-$(xmlsec_ok "$S/$2.edxml")}
+  package "$1" "$WORK/doc.h" "$S/$2.edxml"
+  case_entry "$1" "$3" "signed/$2.edxml" true rejected '["unsigned_content"]' '[]' false \
+    "$(sig false rsa-sha256 "$4")" "\"xmlsec1\": $ok, \"detail\": \"$5\""
+}
+attack attack_wrapped_header attack-wrapped-header \
+  "Signature moved before the MessageHeader, a forged MessageHeader in ds:Object" xmldsig \
+  "ds:Object inside Signature"
+attack attack_wrapped_header_edxml_namespace attack-wrapped-header-edxml-ns \
+  "the same wrapping with the Signature in the edXML namespace (xmlsec1 does not apply)" edxml \
+  "edXML:Object inside Signature" null
+attack attack_comment_in_subject attack-comment-in-subject \
+  "a comment splits the signed Subject (c14n drops it, readers see two text nodes)" xmldsig \
+  "a comment <!--đã ký--> inside Subject"
+attack attack_comment_before_root attack-comment-before-root \
+  "a comment between the XML declaration and the document element" xmldsig \
+  "before the document element"
+attack attack_pi_before_root attack-pi-before-root \
+  "an xml-stylesheet processing instruction before the document element" xmldsig \
+  "a processing instruction <?xml-stylesheet"
+attack attack_object_attachment attack-object-attachment \
+  "an unsigned AttachmentEncoded with a 4 KB attachment in ds:Object" xmldsig \
+  "ds:Object inside Signature"
+attack attack_keyinfo_subject_name attack-keyinfo-subject-name \
+  "a forged X509SubjectName next to the real certificate in KeyInfo" xmldsig \
+  "ds:X509SubjectName inside Signature/…/X509Data"
+attack attack_namespace_blob attack-namespace-blob \
+  "2 KB of data in a namespace declaration no element uses" xmldsig \
+  "namespace declaration xmlns:blob="
 
 {
   printf '{\n  "generator": "tests/vectors/edxml/make_vectors.sh",\n'
