@@ -65,6 +65,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "dash.flow": ("Luồng 5 phút gần nhất (mỗi cột 5 giây)", "Last 5 minutes (5-second bars)"),
     "dash.senders": ("Gửi nhiều nhất (5 phút)", "Top senders (5 min)"),
     "dash.recipients": ("Nhận nhiều nhất (5 phút)", "Top recipients (5 min)"),
+    "dash.other_agencies": (
+        "Mã ngoài danh bạ (gộp chung)",
+        "Codes not in the directory (together)",
+    ),
     "dash.verdicts_hour": ("Kết quả kiểm tra theo phút (60 phút)", "Verdicts per minute (60 min)"),
     "dash.reasons": ("Lý do từ chối (60 phút)", "Rejection reasons (60 min)"),
     "dash.health": ("Tình trạng dịch vụ", "Service health"),

@@ -10,7 +10,12 @@ Two resolutions are kept in memory:
 
 Plus totals per agency since the monitor started. Events are bucketed by the
 router's decision time, so history read at start-up lands where it belongs.
-Memory is bounded by the horizons and the number of agencies.
+
+Memory is bounded by the horizons and the number of agencies — agencies of the
+directory, not whatever code a package names: a sender the router did not find
+in the directory (reason ``unknown_sender``) is counted in one bucket,
+``OTHER_AGENCIES``, and so is every code beyond the first ``MAX_AGENCIES``. A
+flood of packages from made-up senders therefore adds counts, never keys.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.bounds import check_instant
+
 #: Seconds kept at one-second resolution (15 minutes).
 SECOND_HORIZON = 900
 #: Minutes kept at one-minute resolution (24 hours).
@@ -31,6 +38,14 @@ _LATENCY_SAMPLES = 256
 #: Width of one bar of the live chart, seconds, and how many bars it has (5 minutes).
 SERIES_STEP = 5
 SERIES_BARS = 60
+#: Agencies counted one by one (a province's directory has a few hundred); codes seen
+#: after this many are counted in ``OTHER_AGENCIES``.
+MAX_AGENCIES = 2000
+#: The one bucket of senders not in the directory and of codes beyond ``MAX_AGENCIES``
+#: (no agency code looks like it: those are ``ddd.dd.dd.Xnn``).
+OTHER_AGENCIES = "other"
+#: The router's reason for a sender that is not an active agency of the directory.
+_UNKNOWN_SENDER = "unknown_sender"
 
 
 @dataclass(frozen=True)
@@ -51,15 +66,22 @@ class FlowEvent:
         decided = _parse_time(event.get("decided_at")) or datetime.now(UTC)
         received = _parse_time(event.get("received_at"))
         latency = (decided - received).total_seconds() if received else None
+        sender = event.get("from")
+        kind = event.get("kind")
         return cls(
             decided_at=decided,
-            sender=event.get("from"),
-            recipients=tuple(event.get("to") or ()),
-            kind=event.get("kind"),
+            sender=sender if isinstance(sender, str) else None,
+            recipients=_texts(event.get("to")),
+            kind=kind if isinstance(kind, str) else None,
             verdict="ok" if event.get("verdict") == "ok" else "rejected",
-            reasons=tuple(event.get("reasons") or ()),
+            reasons=_texts(event.get("reasons")),
             latency=max(latency, 0.0) if latency is not None else None,
         )
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    """The strings of a JSON list (counters are keyed by them; anything else is skipped)."""
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def _parse_time(value: object) -> datetime | None:
@@ -67,9 +89,9 @@ def _parse_time(value: object) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        return check_instant(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    except ValueError:  # unreadable, or outside the hub's years (arithmetic would overflow)
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -115,7 +137,8 @@ def percentile(values: list[float], q: float) -> float | None:
 class FlowStats:
     """Rolling flow counters (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_agencies: int = MAX_AGENCIES) -> None:
+        self.max_agencies = max_agencies
         self._seconds: dict[int, _Second] = {}
         self._minutes: dict[int, _Minute] = {}
         self.totals: Counter[str] = Counter()
@@ -144,22 +167,30 @@ class FlowStats:
             sec.documents += 1
         sec.kinds[ev.kind or "unreadable"] += 1
         if ev.sender:
-            sec.senders[ev.sender] += 1
-            a = self.agencies.setdefault(ev.sender, AgencyTotals())
+            sender = self._key(ev.sender, listed=_UNKNOWN_SENDER not in ev.reasons)
+            sec.senders[sender] += 1
+            a = self.agencies.setdefault(sender, AgencyTotals())
             if ev.verdict == "ok":
                 a.sent_ok += 1
             else:
                 a.sent_rejected += 1
                 a.reasons.update(ev.reasons)
             a.last_sent = max(filter(None, (a.last_sent, ev.decided_at)))
-        if ev.verdict == "ok":
+        if ev.verdict == "ok":  # an accepted package's recipients are all in the directory
             for code in ev.recipients:
-                sec.recipients[code] += 1
-                r = self.agencies.setdefault(code, AgencyTotals())
+                key = self._key(code, listed=True)
+                sec.recipients[key] += 1
+                r = self.agencies.setdefault(key, AgencyTotals())
                 r.received += 1
                 r.last_received = max(filter(None, (r.last_received, ev.decided_at)))
         if ev.latency is not None and len(sec.latencies) < _LATENCY_SAMPLES:
             sec.latencies.append(ev.latency)
+
+    def _key(self, code: str, *, listed: bool) -> str:
+        """The key ``code`` is counted under: itself, or ``OTHER_AGENCIES``."""
+        if listed and (code in self.agencies or len(self.agencies) < self.max_agencies):
+            return code
+        return OTHER_AGENCIES
 
     def prune(self, now: datetime) -> None:
         """Forget buckets older than the horizons."""

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import random
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
-from hub.console.stats import SECOND_HORIZON, FlowEvent, FlowStats, percentile
+from hub.console.stats import (
+    MAX_AGENCIES,
+    OTHER_AGENCIES,
+    SECOND_HORIZON,
+    FlowEvent,
+    FlowStats,
+    percentile,
+)
 
 NOW = datetime(2026, 11, 26, 9, 30, 0, tzinfo=UTC)
 
@@ -114,3 +123,71 @@ def test_percentile_by_nearest_rank() -> None:
     assert percentile([], 0.5) is None
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
     assert percentile([float(i) for i in range(1, 101)], 0.95) == 95.0
+
+
+def random_code(rng: random.Random) -> str:
+    """A well-formed agency code no directory lists (the router refuses it: unknown_sender)."""
+    low, mid, high, top = (rng.randrange(n) for n in (1000, 100, 100, 100))
+    return f"{low:03d}.{mid:02d}.{high:02d}.Z{top:02d}"
+
+
+def flood(stats: FlowStats, rng: random.Random, count: int, reasons: tuple[str, ...]) -> None:
+    for i in range(count):
+        stats.observe(event(i % 7, "rejected", sender=random_code(rng), to=(), reasons=reasons))
+
+
+def test_a_flood_of_unknown_senders_adds_counts_never_keys() -> None:
+    stats = FlowStats()
+    stats.observe(event(3, sender="000.00.01.H49"))
+    rng = random.Random(7)
+    tracemalloc.start()
+    try:
+        flood(stats, rng, 5_000, ("unknown_sender",))
+        before, _ = tracemalloc.get_traced_memory()
+        flood(stats, rng, 20_000, ("unknown_sender", "bad_signature"))
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 20,000 more made-up senders: no new keys, so (almost) no new memory. Counting each
+    # code apart kept an AgencyTotals and counter entries per code — megabytes.
+    assert after - before < 200_000, f"memory grew by {after - before} bytes"
+    assert set(stats.active_agencies()) == {"000.00.01.H49", "000.00.02.H49", OTHER_AGENCIES}
+    other = stats.agency(OTHER_AGENCIES, NOW)
+    assert other["sent_rejected"] == 25_000 and other["sent_15m"] == 25_000
+    assert other["reasons"] == {"unknown_sender": 25_000, "bad_signature": 20_000}
+    snap = stats.snapshot(NOW)
+    assert snap["senders"][0] == {"code": OTHER_AGENCIES, "count": 25_000, "rate": 83.333}
+    assert snap["window"]["rejected"] == 25_000, "every package is still counted"
+    assert stats.agency("000.00.01.H49", NOW)["sent_ok"] == 1, "known agencies keep their own"
+
+
+def test_codes_beyond_the_cap_share_one_bucket() -> None:
+    # Senders the router knew (no unknown_sender), but more than any directory holds.
+    stats = FlowStats(max_agencies=50)
+    rng = random.Random(11)
+    flood(stats, rng, 2_000, ("bad_signature",))
+    codes = set(stats.active_agencies())
+    assert len(codes) == 51 and OTHER_AGENCIES in codes
+    named = sum(stats.agency(c, NOW)["sent_rejected"] for c in codes - {OTHER_AGENCIES})
+    assert named + stats.agency(OTHER_AGENCIES, NOW)["sent_rejected"] == 2_000
+    # an agency counted before the cap was reached keeps counting under its own code
+    first = next(iter(codes - {OTHER_AGENCIES}))
+    stats.observe(event(1, sender=first, to=(first,)))
+    assert stats.agency(first, NOW)["received"] == 1
+    assert MAX_AGENCIES >= 1000, "room for a province's whole directory"
+
+
+def test_times_outside_the_hubs_range_are_ignored_not_fatal() -> None:
+    ev = FlowEvent.from_json(
+        {
+            "verdict": "ok",
+            "from": "000.00.01.H49",
+            "to": "000.00.02.H49",  # not a list: no recipients rather than one per character
+            "reasons": [{"x": 1}, "stale"],
+            "received_at": "0001-01-01T00:00:00+05:00",
+            "decided_at": "9999-12-31T23:59:59-05:00",
+        }
+    )
+    assert ev.latency is None and ev.recipients == () and ev.reasons == ("stale",)
+    assert ev.decided_at.year == datetime.now(UTC).year  # unreadable: counted as now
+    FlowStats().observe(ev)
