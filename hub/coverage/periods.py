@@ -16,6 +16,11 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.coverage.errors import CoverageError, PeriodError
+from schemas.bounds import EARLIEST, LATEST
+
+#: Years a period may fall in: those of ``schemas.bounds``, where every time the hub
+#: accepts lies (a period beyond them has no data, and year 9999 has no "next" period).
+FIRST_YEAR, LAST_YEAR = EARLIEST.year, LATEST.year - 1
 
 _PERIOD_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$")
 
@@ -43,8 +48,10 @@ class Period:
         if m is None:
             raise PeriodError(text)
         year = int(m.group(1))
-        if year < 1:
-            raise PeriodError(text)
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            error = PeriodError(text)
+            error.hint = f"{error.hint}, in the years {FIRST_YEAR}-{LAST_YEAR}"
+            raise error
         if m.group(2):
             return cls(year, Span.MONTH, int(m.group(2)))
         if m.group(3):
