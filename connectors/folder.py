@@ -55,10 +55,10 @@ from connectors.edxml import SUFFIX as EDXML_SUFFIX
 from connectors.edxml import EdxmlAdapter
 from connectors.errors import FolderError, OutboxEntryRefused
 from connectors.webhook import RetryPolicy
+from schemas import wire
 from schemas.errors import EdocError, MalformedPackageError, describe_validation_error
 from schemas.header import Classification, DocSigner, DocumentCode, DocumentMeta, Promulgation
 from schemas.package import parse_package
-from schemas.wire import agency_group
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,6 @@ WINDOWS_RESERVED = frozenset(
 _FORBIDDEN = frozenset('/\\<>:"|?*')
 #: Control, format (bidi overrides, zero-width), surrogate and line/paragraph separators.
 _INVISIBLE = frozenset(["Cc", "Cf", "Cs", "Zl", "Zp"])
-#: Default bound of one outbox file and of one document's files together (the hub's default).
-DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
 
 class DropMeta(BaseModel):
@@ -229,7 +227,7 @@ class FolderAdapter:
     root: Path
     place: str = "Bắc Giang"
     #: Bound of one outbox file, and of one document's files together.
-    max_bytes: int = DEFAULT_MAX_BYTES
+    max_bytes: int = wire.DEFAULT_MAX_PACKAGE_BYTES
     #: Storing a received message: attempts and backoff before it is parked.
     store_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(5, 1.0, 30.0))
     counts: FolderCounts = field(default_factory=FolderCounts)
@@ -459,7 +457,7 @@ class FolderAdapter:
             "message_id": mid,
             "kind": msg.header.kind.value,
             "from": msg.header.sender,
-            "topic": f"edoc.inbox.{self.client.code}",
+            "topic": wire.inbox(self.client.code),
             "offset": msg.offset,
             "attempts": len(errors),
             "reason": f"not stored after {len(errors)} attempt(s): {errors[-1]}",
@@ -528,7 +526,7 @@ class FolderAdapter:
                 self.report(force=True, running=False)
 
     async def _receive(self, stop: asyncio.Event) -> None:
-        group = agency_group(self.client.code, "folder")  # allowed by the agency's Kafka ACLs
+        group = wire.agency_group(self.client.code, "folder")  # allowed by the agency's Kafka ACLs
         inbox = self.client.inbox(follow=True, group_id=group, stop=stop)
         async with contextlib.aclosing(inbox):
             async for item in inbox:
