@@ -4,8 +4,9 @@
 
 * an ``InboxDeliverer`` — reads ``edoc.inbox.<code>`` (``read_committed``, the
   position kept by the consumer group ``agency-<code>.webhook``) and POSTs each
-  package, byte for byte, to the agency system's URL, signed with an HMAC of the
-  body (``X-Edoc-Signature: sha256=<hex>``) and/or over mutual TLS. A failed
+  package, byte for byte, to the agency system's URL, signed with an HMAC of a
+  fresh timestamp, a nonce and the body (``X-Edoc-Signature-V2``, see
+  ``sign_request``) and/or over mutual TLS. A failed
   delivery is retried with exponential backoff and jitter; after the last
   attempt the package is written to ``<state>/dead-letter/`` with a file stating
   why. The offset is committed only after a delivery succeeded or the package
@@ -21,14 +22,17 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import heapq
 import hmac
 import json
 import logging
 import os
 import random
 import re
+import secrets
 import ssl
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,19 +42,33 @@ import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from connectors.errors import HubUnreachableError, WebhookError
-from connectors.sdk import DEFAULT_MAX_RECORD, INBOX_PREFIX, KafkaAuth, agency_group
+from connectors.errors import HubUnreachableError, RequestRefused, WebhookError
+from connectors.sdk import DEFAULT_MAX_RECORD, KafkaAuth
 from schemas.errors import MalformedPackageError
 from schemas.package import parse_package
+from schemas.wire import INBOX_PREFIX, agency_group
 
 log = logging.getLogger(__name__)
 
+#: v1, deprecated: HMAC of the body alone (replayable). Sent on deliveries for old receivers;
+#: the local endpoint no longer accepts it.
 SIGNATURE_HEADER = "X-Edoc-Signature"
+#: v2: HMAC of "<timestamp>.<nonce>." + body (docs/webhook.md, "Signatures").
+SIGNATURE_V2_HEADER = "X-Edoc-Signature-V2"
+TIMESTAMP_HEADER = "X-Edoc-Timestamp"
+NONCE_HEADER = "X-Edoc-Nonce"
+#: Largest difference between a request's timestamp and the receiver's clock, in seconds.
+REPLAY_WINDOW_SECONDS = 300
+#: Nonces the local endpoint remembers at most (about 250 bytes each).
+MAX_NONCES = 100_000
 MESSAGE_ID_HEADER = "X-Edoc-Message-Id"
 KIND_HEADER = "X-Edoc-Kind"
 #: Inbox topics have one partition (docs/router.md).
 INBOX_PARTITION = 0
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
 
 
 # -- HMAC ----------------------------------------------------------------------------------
@@ -62,8 +80,93 @@ def sign_body(secret: bytes, body: bytes) -> str:
 
 
 def signature_ok(secret: bytes, body: bytes, header: str | None) -> bool:
-    """True when ``header`` is the signature of ``body`` (compared in constant time)."""
-    return header is not None and hmac.compare_digest(header.strip(), sign_body(secret, body))
+    """True when ``header`` is the v1 signature of ``body`` (compared in constant time).
+
+    Any text is answered, never an exception: ``hmac.compare_digest`` refuses non-ASCII
+    ``str``, so the bytes are compared.
+    """
+    if header is None or not (value := header.strip().lower()).isascii():
+        return False
+    return hmac.compare_digest(value.encode(), sign_body(secret, body).encode())
+
+
+def sign_request(
+    secret: bytes, body: bytes, *, now: float | None = None, nonce: str | None = None
+) -> dict[str, str]:
+    """The v2 headers of one request: timestamp, nonce and ``sha256=`` + hex HMAC-SHA256 of
+    ``"<timestamp>.<nonce>."`` followed by the body. Each attempt needs its own."""
+    stamp = str(int(time.time() if now is None else now))
+    nonce = nonce or secrets.token_hex(16)
+    mac = hmac.new(secret, f"{stamp}.{nonce}.".encode() + body, hashlib.sha256).hexdigest()
+    return {TIMESTAMP_HEADER: stamp, NONCE_HEADER: nonce, SIGNATURE_V2_HEADER: "sha256=" + mac}
+
+
+class ReplayGuard:
+    """Authenticates a request by its v2 headers, once: fresh timestamp, nonce never seen.
+
+    A nonce is kept until its timestamp leaves the window (then a copy is stale
+    anyway); only after its HMAC verified (only the secret's holders fill the
+    memory), at most ``max_nonces`` (then 429, never an early forget). A restart
+    forgets them all, so timestamps before the start are refused too.
+    """
+
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        window: int = REPLAY_WINDOW_SECONDS,
+        max_nonces: int = MAX_NONCES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.secret = secret
+        self.window = window
+        self.max_nonces = max_nonces
+        self.clock = clock
+        self.started_at = int(clock())
+        self._seen: set[str] = set()
+        self._expiry: list[tuple[int, str]] = []  # heap of (forget after, nonce)
+
+    def check(
+        self, body: bytes, timestamp: str | None, nonce: str | None, signature: str | None
+    ) -> None:
+        """Return if the request is authentic and new, else raise ``RequestRefused``."""
+        # 1. Three well-formed ASCII headers (bounded before anything is computed).
+        stamp, once, mac = ((v or "").strip() for v in (timestamp, nonce, signature))
+        mac = mac.lower()
+        if not (
+            _TIMESTAMP.fullmatch(stamp) and _NONCE.fullmatch(once) and _SIGNATURE.fullmatch(mac)
+        ):
+            raise _unauthenticated(
+                f"{TIMESTAMP_HEADER} (Unix seconds), {NONCE_HEADER} (16-64 of A-Z a-z 0-9 _ -) "
+                f"and {SIGNATURE_V2_HEADER} (sha256=<64 hex>) are required, once each"
+            )
+        # 2. The HMAC, in constant time.
+        expected = sign_request(self.secret, body, now=int(stamp), nonce=once)
+        if not hmac.compare_digest(mac.encode(), expected[SIGNATURE_V2_HEADER].encode()):
+            raise _unauthenticated(f"wrong {SIGNATURE_V2_HEADER}")
+        # 3. Fresh: within the window of this clock, and not signed before this process.
+        now, at = int(self.clock()), int(stamp)
+        if abs(now - at) > self.window or at < self.started_at:
+            raise RequestRefused(
+                401,
+                "stale",
+                f"{TIMESTAMP_HEADER} {at} is {at - now:+d} s from the adapter's clock ({now}); "
+                f"accepted: within {self.window} s, and not before the adapter started "
+                f"({self.started_at}). Sign again with the current time (keep clocks in sync)",
+            )
+        # 4. Never seen within the window.
+        while self._expiry and self._expiry[0][0] < now:
+            self._seen.discard(heapq.heappop(self._expiry)[1])
+        if once in self._seen:
+            raise RequestRefused(401, "replayed", f"{NONCE_HEADER} {once} was already used")
+        if len(self._seen) >= self.max_nonces:
+            raise RequestRefused(429, "busy", "too many requests in the replay window; retry")
+        self._seen.add(once)
+        heapq.heappush(self._expiry, (at + self.window, once))
+
+
+def _unauthenticated(detail: str) -> RequestRefused:
+    return RequestRefused(401, "unauthenticated", f"{detail} (docs/webhook.md, Signatures)")
 
 
 # -- configuration -------------------------------------------------------------------------
@@ -107,6 +210,8 @@ class WebhookTarget:
     #: CA bundle that the agency system's server certificate must chain to.
     ca: Path | None = None
     timeout: float = 30.0
+    #: Also send the v1 ``X-Edoc-Signature`` (body only) for receivers not yet on v2.
+    legacy_signature: bool = True
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
@@ -316,14 +421,16 @@ class InboxDeliverer:
             "X-Edoc-From": sender,
             "X-Edoc-Offset": str(rec.offset),
         }
-        if self.target.secret is not None:
-            headers[SIGNATURE_HEADER] = sign_body(self.target.secret, body)
+        secret = self.target.secret
+        if secret is not None and self.target.legacy_signature:
+            headers[SIGNATURE_HEADER] = sign_body(secret, body)
         errors: list[str] = []
         first_at = datetime.now(UTC)
         for attempt in range(1, self.policy.max_attempts + 1):
             self.stats.attempts += 1
+            fresh = sign_request(secret, body) if secret is not None else {}  # per attempt
             error, retry_after = await self._attempt(
-                http, body, headers | {"X-Edoc-Attempt": str(attempt)}
+                http, body, headers | fresh | {"X-Edoc-Attempt": str(attempt)}
             )
             if error is None:
                 self.stats.delivered += 1
@@ -333,13 +440,8 @@ class InboxDeliverer:
                 )
                 return True
             errors.append(error)
-            log.warning(
-                "delivery of %s failed (attempt %d/%d): %s",
-                message_id,
-                attempt,
-                self.policy.max_attempts,
-                error,
-            )
+            tries = f"{attempt}/{self.policy.max_attempts}"
+            log.warning("delivery of %s failed (attempt %s): %s", message_id, tries, error)
             if attempt == self.policy.max_attempts:
                 break
             pause = self.policy.delay(attempt, retry_after)
@@ -375,18 +477,23 @@ class InboxDeliverer:
     ) -> tuple[str | None, float | None]:
         """One POST; (None, None) on a 2xx answer, else (what went wrong, Retry-After)."""
         try:
-            response = await http.post(self.target.url, content=body, headers=headers)
+            async with http.stream("POST", self.target.url, content=body, headers=headers) as r:
+                if r.is_success:
+                    return None, None
+                head = b""  # the start of the answer is enough to say what went wrong
+                async for chunk in r.aiter_bytes():
+                    head += chunk
+                    if len(head) >= 200:
+                        break
         except httpx.TimeoutException:
             return f"no answer within {self.target.timeout:g}s", None
         except (httpx.HTTPError, OSError) as exc:
             # With TLS 1.3 a refused client certificate surfaces as a bare ssl.SSLError
             # (an OSError) while reading the answer, not as an httpx error.
             return f"{type(exc).__name__}: {exc}", None
-        if response.is_success:
-            return None, None
-        retry_after = response.headers.get("retry-after", "")
-        text = response.text[:200].strip()
+        retry_after = r.headers.get("retry-after", "").strip()
+        text = head[:200].decode("utf-8", "replace").strip()
         return (
-            f"HTTP {response.status_code}" + (f": {text}" if text else ""),
-            float(retry_after) if retry_after.isdigit() else None,
+            f"HTTP {r.status_code}" + (f": {text}" if text else ""),
+            float(retry_after) if re.fullmatch(r"[0-9]{1,9}", retry_after) else None,
         )

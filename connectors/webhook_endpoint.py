@@ -8,8 +8,11 @@ The agency system POSTs JSON to the endpoint (bound to 127.0.0.1 by default):
 * ``POST /statuses`` — ``{"message_id"?, "ref_message_id", "to": code | [codes],
   "code": "03", "description"?, "staff"?, "reasons"?}``.
 
-Each request carries ``X-Edoc-Signature: sha256=<hex HMAC-SHA256 of the body>``
-with the adapter's shared secret. The adapter builds the header, signs it with
+Each request carries ``X-Edoc-Timestamp``, ``X-Edoc-Nonce`` and
+``X-Edoc-Signature-V2: sha256=<hex HMAC-SHA256 of "<timestamp>.<nonce>." + body>``
+with the adapter's shared secret (``connectors.webhook.sign_request``); a copy of
+a request, or one signed more than 5 minutes away from now, is refused
+(``ReplayGuard``). The adapter builds the header, signs it with
 the agency key, submits the package over Kafka and answers 202 with the
 ``message_id``; anything it cannot accept gets a 4xx with a reason and is not
 sent, so the agency system always knows whether a document left. Sending the
@@ -33,20 +36,31 @@ from typing import Annotated, Any, TypeVar
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from connectors.errors import ConnectorError, RequestRefused, WebhookError
 from connectors.sdk import HubClient, KafkaAuth, Submitted
 from connectors.webhook import (
-    SIGNATURE_HEADER,
+    NONCE_HEADER,
+    SIGNATURE_V2_HEADER,
+    TIMESTAMP_HEADER,
     DeliveryStats,
     InboxDeliverer,
+    ReplayGuard,
     RetryPolicy,
     WebhookTarget,
-    signature_ok,
     state_lock,
 )
 from schemas.agency import AgencyCode
+from schemas.bounds import EARLIEST, LATEST
 from schemas.errors import EdocError, describe_validation_error
 from schemas.header import DocumentMeta, Header, Kind, StatusCode, StatusInfo, utc_now
 from signing.signer import Signer, attachment_ref, build_package
@@ -64,11 +78,20 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _file_name(name: str) -> str:
+    """A name the recipients can show and store: no control characters, no path."""
+    if name.strip(" .") == "" or any(ch in "/\\" or not ch.isprintable() for ch in name):
+        raise ValueError("a file name without / \\ or control characters, not . or ..")
+    return name
+
+
 class AttachmentIn(_Request):
     """A file to send: its name, media type (guessed from the name when absent), base64 bytes."""
 
-    name: str = Field(min_length=1, max_length=255)
-    media_type: str | None = Field(default=None, min_length=3, max_length=127)
+    name: Annotated[str, AfterValidator(_file_name)] = Field(min_length=1, max_length=255)
+    media_type: str | None = Field(
+        default=None, min_length=3, max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+(;[ -~]*)?$"
+    )
     content: str = Field(description="standard base64 (RFC 4648 §4) of the file bytes")
 
 
@@ -81,6 +104,25 @@ class DocumentIn(_Request):
     to: list[AgencyCode] = Field(min_length=1, max_length=500)
     document: DocumentMeta
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> DocumentIn:
+        """What the header's schema leaves open is bounded here, where it enters."""
+        doc = self.document
+        years = f"{EARLIEST.year}-{LATEST.year - 1}"
+        dates = {"promulgation.date": doc.promulgation.date, "due_date": doc.due_date}
+        for where, day in dates.items():
+            if day is not None and not EARLIEST.date() <= day < LATEST.date():
+                raise ValueError(f"document.{where}: years {years} are accepted")
+        if not 0 <= doc.steering_type <= 99:
+            raise ValueError("document.steering_type: 0-99")
+        if any(len(place) > 500 for place in doc.to_places):
+            raise ValueError("document.to_places: at most 500 characters each")
+        return self
+
+
+#: One reason of a status 02, bounded (the header's schema takes any length).
+Reason = Annotated[str, Field(max_length=500)]
 
 
 def _as_list(value: object) -> object:
@@ -96,7 +138,17 @@ class StatusIn(_Request):
     code: StatusCode
     description: str = Field(default="", max_length=2000)
     staff: str = Field(default="", max_length=128)
-    reasons: list[str] = Field(default_factory=list, max_length=50)
+    reasons: list[Reason] = Field(default_factory=list, max_length=50)
+
+
+#: The headers that authenticate a request (docs/webhook.md, "Signatures").
+_SIGNED_BY = (TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_V2_HEADER)
+
+
+def _once(request: Request, name: str) -> str | None:
+    """The header's value if it is there exactly once (a repeated one is not trusted)."""
+    values = request.headers.getlist(name)
+    return values[0] if len(values) == 1 else None
 
 
 def _refusal(err: RequestRefused) -> JSONResponse:
@@ -160,9 +212,16 @@ def _header(**fields: Any) -> Header:
 
 
 def make_endpoint(
-    agency: str, signer: Signer, secret: bytes, submit: Submit, *, max_package_bytes: int
+    agency: str,
+    signer: Signer,
+    secret: bytes,
+    submit: Submit,
+    *,
+    max_package_bytes: int,
+    guard: ReplayGuard | None = None,
 ) -> FastAPI:
-    """The local endpoint of one agency: only requests signed with ``secret`` are accepted."""
+    """The local endpoint of one agency: only fresh requests signed with ``secret``, once."""
+    guard = guard or ReplayGuard(secret)
     app = FastAPI(
         title=f"edoc webhook adapter of {agency}",
         summary="Send documents and statuses through the hub (see docs/webhook.md)",
@@ -178,13 +237,7 @@ def make_endpoint(
                 raise RequestRefused(
                     413, "too_large", f"requests are limited to {max_package_bytes} bytes"
                 )
-        if not signature_ok(secret, bytes(body), request.headers.get(SIGNATURE_HEADER)):
-            raise RequestRefused(
-                401,
-                "unauthenticated",
-                f"missing or wrong {SIGNATURE_HEADER}; send sha256=<hex HMAC-SHA256 of the body "
-                "with the adapter's secret>",
-            )
+        guard.check(bytes(body), *(_once(request, h) for h in _SIGNED_BY))
         return bytes(body)
 
     async def send(raw: bytes) -> JSONResponse:

@@ -95,13 +95,21 @@ def http(
     bootstrap: Annotated[
         str | None, typer.Option(help="Kafka bootstrap (default: EDOC_KAFKA_BOOTSTRAP)")
     ] = None,
+    legacy_signature: Annotated[
+        bool,
+        typer.Option(
+            help="also sign deliveries the old way (X-Edoc-Signature, body only) for "
+            "receivers not yet checking X-Edoc-Signature-V2"
+        ),
+    ] = True,
 ) -> None:
     """Deliver the agency's inbox to URL and accept documents and statuses to send, until Ctrl-C.
 
-    Deliveries are POSTs of the package bytes, signed with X-Edoc-Signature
-    (sha256=<hex HMAC of the body>); failures are retried with backoff, then
+    Deliveries are POSTs of the package bytes, signed with X-Edoc-Timestamp,
+    X-Edoc-Nonce and X-Edoc-Signature-V2 (sha256=<hex HMAC of
+    "<timestamp>.<nonce>." + body>); failures are retried with backoff, then
     kept in STATE_DIR/dead-letter. The local endpoint (POST /documents,
-    POST /statuses) needs the same signature. See docs/webhook.md.
+    POST /statuses) needs the same headers and refuses replays. See docs/webhook.md.
     """
     s = get_settings()
     shared = read_secret(secret, secret_file)
@@ -115,6 +123,7 @@ def http(
         client_key=client_key,
         ca=ca,
         timeout=timeout or s.webhook_timeout_seconds,
+        legacy_signature=legacy_signature,
     )
     cfg = AdapterConfig(
         agency=agency,

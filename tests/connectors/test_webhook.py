@@ -161,6 +161,15 @@ def expected_signature(body: bytes) -> str:
     return "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
 
 
+def v2_ok(hit: Hit, *, within: float = 30.0) -> bool:
+    """The v2 headers of a delivery verify as docs/webhook.md says, with a current timestamp."""
+    stamp, nonce = hit.headers["X-Edoc-Timestamp"], hit.headers["X-Edoc-Nonce"]
+    signed = f"{stamp}.{nonce}.".encode() + hit.body
+    mac = "sha256=" + hmac.new(SECRET, signed, hashlib.sha256).hexdigest()
+    fresh = abs(time.time() - int(stamp)) <= within
+    return hmac.compare_digest(hit.headers["X-Edoc-Signature-V2"], mac) and fresh
+
+
 @pytest.mark.kafka
 async def test_documents_reach_the_agency_url_signed_with_the_shared_secret(
     kafka_bootstrap: str,
@@ -183,7 +192,8 @@ async def test_documents_reach_the_agency_url_signed_with_the_shared_secret(
     assert len(hits) == 1, "delivered exactly once"
     hit = hits[0]
     assert hit.body == raw, "the package bytes exactly as the sender signed them"
-    assert hit.headers["X-Edoc-Signature"] == expected_signature(hit.body)
+    assert hit.headers["X-Edoc-Signature"] == expected_signature(hit.body), "v1, for old receivers"
+    assert v2_ok(hit) and len(hit.headers["X-Edoc-Nonce"]) == 32
     assert hit.headers["X-Edoc-Kind"] == "document"
     assert hit.headers["X-Edoc-From"] == A
     assert hit.headers["Content-Type"] == "application/json"
@@ -215,6 +225,8 @@ async def test_a_receiver_failing_twice_gets_the_message_once_after_backoff(
     assert [h.status for h in hits] == [503, 503, 200], "retried until it worked, then stopped"
     assert [h.headers["X-Edoc-Attempt"] for h in hits] == ["1", "2", "3"]
     assert all(h.headers["X-Edoc-Signature"] == expected_signature(h.body) for h in hits)
+    assert all(v2_ok(h) for h in hits)
+    assert len({h.headers["X-Edoc-Nonce"] for h in hits}) == 3, "a new nonce per attempt"
     # Equal jitter: each pause is at least half of its exponential step (0.2 s, then 0.4 s).
     assert hits[1].at - hits[0].at >= 0.1
     assert hits[2].at - hits[1].at >= 0.2

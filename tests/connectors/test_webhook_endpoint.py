@@ -18,6 +18,7 @@ import json
 import ssl
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -45,10 +46,20 @@ from tests.connectors.test_webhook import SECRET, Receiver, wait_until
 from tests.hub.test_router_kafka import router_settings, running_router
 
 
-def signed_post(body: dict[str, Any] | bytes) -> tuple[bytes, dict[str, str]]:
+def signed_post(
+    body: dict[str, Any] | bytes, *, at: int | None = None, nonce: str | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """The body and its v2 headers, computed as docs/webhook.md says (not by the adapter)."""
     raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-    sig = "sha256=" + hmac.new(SECRET, raw, hashlib.sha256).hexdigest()
-    return raw, {"X-Edoc-Signature": sig, "Content-Type": "application/json"}
+    stamp = str(int(time.time()) if at is None else at)
+    nonce = nonce or uuid.uuid4().hex
+    mac = hmac.new(SECRET, f"{stamp}.{nonce}.".encode() + raw, hashlib.sha256).hexdigest()
+    return raw, {
+        "X-Edoc-Timestamp": stamp,
+        "X-Edoc-Nonce": nonce,
+        "X-Edoc-Signature-V2": f"sha256={mac}",
+        "Content-Type": "application/json",
+    }
 
 
 def document_request(to: list[str], subject: str = "V/v gửi qua webhook") -> dict[str, Any]:
@@ -163,12 +174,20 @@ async def test_bad_requests_get_a_clear_400_and_nothing_is_sent(pki: DemoPKI) ->
 
 async def test_only_requests_signed_with_the_secret_are_accepted(pki: DemoPKI) -> None:
     hub = FakeHub()
-    raw, _ = signed_post(document_request([B]))
+    raw, good = signed_post(document_request([B]))
+    stamp, nonce = good["X-Edoc-Timestamp"], good["X-Edoc-Nonce"]
+    other = hmac.new(b"other", f"{stamp}.{nonce}.".encode() + raw, hashlib.sha256).hexdigest()
     async with endpoint(pki, hub) as client:
         for headers in [
             {},
-            {"X-Edoc-Signature": "sha256=" + "0" * 64},
-            {"X-Edoc-Signature": "sha256=" + hmac.new(b"other", raw, hashlib.sha256).hexdigest()},
+            good | {"X-Edoc-Signature-V2": "sha256=" + "0" * 64},
+            good | {"X-Edoc-Signature-V2": f"sha256={other}"},
+            # v1, the body alone: replayable, so no longer accepted here.
+            {"X-Edoc-Signature": "sha256=" + hmac.new(SECRET, raw, hashlib.sha256).hexdigest()},
+            {k: v for k, v in good.items() if k != "X-Edoc-Nonce"},
+            {k: v for k, v in good.items() if k != "X-Edoc-Timestamp"},
+            good | {"X-Edoc-Nonce": uuid.uuid4().hex},  # the nonce is covered
+            good | {"X-Edoc-Timestamp": str(int(stamp) + 1)},  # so is the time
         ]:
             response = await client.post("/documents", content=raw, headers=headers)
             assert response.status_code == 401
@@ -290,6 +309,7 @@ async def test_mutual_tls_delivery_presents_the_client_certificate(
         hit = receiver.hits[-1]
         assert hit.body == raw and hit.status == 200
         assert "X-Edoc-Signature" not in hit.headers, "no secret given: TLS alone authenticates"
+        assert "X-Edoc-Signature-V2" not in hit.headers and "X-Edoc-Nonce" not in hit.headers
         assert ("commonName", "edoc adapter 000.00.02.H49") in hit.client_cert["subject"][0]  # type: ignore[index]
 
         # Without a client certificate the handshake fails: retried, then dead-lettered.
