@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from hub.errors import StoreError
 from hub.store.db import is_sqlite
 from hub.store.schema import checkpoints, log_entries, log_recipients
+from schemas.bounds import check_instant
 from schemas.events import VerdictEvent
 from schemas.log import LogEntry, canonical_json
 from schemas.package import SignatureEntry, b64url_decode, b64url_encode
@@ -29,6 +30,9 @@ from signing.merkle import consistency_proof, inclusion_proof, leaf_hash, root_h
 
 #: Advisory lock key serialising appends on PostgreSQL ("edoc" in ASCII).
 _PG_LOCK = 0x65646F63
+#: Largest sequence number or tree size a query may name (``seq`` is a signed 64-bit column);
+#: a larger one would make the database driver raise instead of finding nothing.
+MAX_SEQ = 2**63 - 1
 
 
 def utc_text(dt: datetime) -> str:
@@ -115,6 +119,42 @@ def row_to_entry(row: Any) -> LogEntry:
         recipients=json.loads(m["recipients"]),
         reasons=json.loads(m["reasons"]),
     )
+
+
+def parse_entry_key(key: str) -> int | str:
+    """An entry key as typed by a user: ASCII digits are a ``seq``, anything else an id.
+
+    ``str.isdigit`` alone also admits ``"²"`` or Arabic-Indic digits, which ``int`` then
+    refuses or reads as another number; only ``0``–``9`` make a sequence number here.
+    """
+    return int(key) if key.isascii() and key.isdigit() else key
+
+
+def _matchable(value: str) -> bool:
+    """False for text no stored column can hold: NUL (PostgreSQL refuses it) or unencodable."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, e.g. from undecodable command-line bytes
+        return False
+    return True
+
+
+def _answerable(q: Query) -> bool:
+    """False when nothing can match ``q``; ``StoreError`` when ``q`` itself is wrong."""
+    if q.limit < 1:
+        raise StoreError(f"limit {q.limit} is below 1", hint="ask for at least one entry")
+    for name, moment in (("since", q.since), ("until", q.until)):
+        if moment is not None:
+            try:
+                check_instant(moment)
+            except ValueError as exc:
+                raise StoreError(
+                    f"{name}: {exc}", hint="give an ISO 8601 time such as 2026-11-01T00:00Z"
+                ) from None
+    texts = (q.agency, q.reason, q.doc_code, q.signer_serial)
+    return q.after_seq < MAX_SEQ and all(_matchable(t) for t in texts if t)
 
 
 def split_doc_code(code: str | None) -> tuple[str | None, str | None]:
@@ -226,12 +266,19 @@ class SignatureLog:
         """Stored leaf hashes in order (the first ``size`` when given)."""
         stmt = select(log_entries.c.leaf_hash).order_by(log_entries.c.seq)
         if size is not None:
-            stmt = stmt.where(log_entries.c.seq < size)
+            stmt = stmt.where(log_entries.c.seq < min(size, MAX_SEQ))
         async with self.engine.connect() as conn:
             return [bytes(r[0]) for r in await conn.execute(stmt)]
 
     async def entry(self, key: int | str) -> LogEntry | None:
-        """An entry by ``seq`` (int), identity, or message id (its latest verdict) (str)."""
+        """An entry by ``seq`` (int), identity, or message id (its latest verdict) (str).
+
+        None for a key no entry can have (a ``seq`` beyond 64 bits, text with NUL).
+        """
+        if isinstance(key, int) and not 0 <= key <= MAX_SEQ:
+            return None
+        if isinstance(key, str) and not _matchable(key):
+            return None
         cond = (
             log_entries.c.seq == key
             if isinstance(key, int)
@@ -243,9 +290,16 @@ class SignatureLog:
         return row_to_entry(row) if row else None
 
     async def query(self, q: Query) -> list[LogEntry]:
-        """Entries matching ``q`` with ``seq > q.after_seq``, ascending, at most ``q.limit``."""
+        """Entries matching ``q`` with ``seq > q.after_seq``, ascending, at most ``q.limit``.
+
+        ``StoreError`` for a time outside the hub's range (``schemas.bounds``) or a limit
+        below 1; text no column can hold (NUL) matches nothing. ``reason`` is one code,
+        matched exactly (``%`` and ``_`` are not wildcards).
+        """
+        if not _answerable(q):
+            return []
         c = log_entries.c
-        conds = [c.seq > q.after_seq]
+        conds = [c.seq > max(q.after_seq, -1)]
         if q.agency:
             as_recipient = c.seq.in_(
                 select(log_recipients.c.seq).where(log_recipients.c.agency == q.agency)
@@ -262,7 +316,10 @@ class SignatureLog:
         if q.verdict:
             conds.append(c.verdict == q.verdict)
         if q.reason:
-            conds.append(c.reasons.like(f'%"{q.reason}"%'))
+            # ``reasons`` holds a JSON array: look for the code as one JSON string, with LIKE's
+            # metacharacters escaped. Codes are lower case; SQLite's LIKE ignores ASCII case
+            # and PostgreSQL's does not, so the needle is lowered for one answer on both.
+            conds.append(c.reasons.contains(json.dumps(q.reason.lower()), autoescape=True))
         number, notation = split_doc_code(q.doc_code)
         if number:
             conds.append(c.doc_number == number)
@@ -270,7 +327,8 @@ class SignatureLog:
             conds.append(c.doc_notation == notation)
         if q.signer_serial:
             conds.append(c.signer_serial == q.signer_serial.lower())
-        stmt = select(log_entries).where(and_(*conds)).order_by(c.seq).limit(q.limit)
+        limit = min(q.limit, MAX_SEQ)
+        stmt = select(log_entries).where(and_(*conds)).order_by(c.seq).limit(limit)
         async with self.engine.connect() as conn:
             return [row_to_entry(r) for r in await conn.execute(stmt)]
 
@@ -307,13 +365,13 @@ class SignatureLog:
 
     async def inclusion_proof(self, seq: int, tree_size: int) -> list[bytes]:
         """Audit path of leaf ``seq`` in the tree of the first ``tree_size`` leaves."""
-        if not 0 <= seq < tree_size:
+        if not 0 <= seq < tree_size <= MAX_SEQ:
             raise StoreError(f"entry {seq} is not in a tree of size {tree_size}")
         return inclusion_proof(seq, await self.leaf_hashes(tree_size))
 
     async def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """Proof that the tree of ``old_size`` is a prefix of the tree of ``new_size``."""
-        if not 0 < old_size <= new_size:
+        if not 0 < old_size <= new_size <= MAX_SEQ:
             raise StoreError(f"no consistency proof from size {old_size} to {new_size}")
         leaves = await self.leaf_hashes(new_size)
         if len(leaves) < new_size:

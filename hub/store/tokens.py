@@ -20,6 +20,11 @@ from hub.store.schema import api_tokens
 
 ROLE_RE = re.compile(r"^(operator|auditor|agency:\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2})$")
 _PREFIX = "edoc_"
+#: Token ids are a 32-bit column on PostgreSQL; a larger id names no token (and must not
+#: reach the driver, which would raise instead of finding nothing).
+MAX_TOKEN_ID = 2**31 - 1
+#: Longest token name (the column's width).
+MAX_NAME = 128
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,8 @@ class TokenInfo:
 
 
 def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    # surrogatepass: a token with lone surrogates (undecodable input) hashes instead of raising
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def check_role(role: str) -> str:
@@ -50,6 +56,11 @@ def check_role(role: str) -> str:
 async def create_token(engine: AsyncEngine, role: str, name: str) -> tuple[str, TokenInfo]:
     """A new token for ``role``; the plaintext is returned once and never stored."""
     check_role(role)
+    if len(name) > MAX_NAME or not name.isprintable():
+        raise StoreError(
+            f"invalid token name {name[:40]!r}",
+            hint=f"name who holds it in at most {MAX_NAME} printable characters",
+        )
     token = _PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     async with engine.begin() as conn:
@@ -79,6 +90,8 @@ async def authenticate(engine: AsyncEngine, token: str) -> TokenInfo | None:
 
 async def revoke_token(engine: AsyncEngine, token_id: int) -> bool:
     """Revoke by id; False when no active token has that id."""
+    if not 0 < token_id <= MAX_TOKEN_ID:
+        return False
     async with engine.begin() as conn:
         result = await conn.execute(
             update(api_tokens)
@@ -97,6 +110,8 @@ async def list_tokens(engine: AsyncEngine) -> list[TokenInfo]:
 
 async def active_token(engine: AsyncEngine, token_id: int) -> TokenInfo | None:
     """The token with ``token_id`` if it exists and is not revoked (console sessions use this)."""
+    if not 0 < token_id <= MAX_TOKEN_ID:
+        return None
     async with engine.connect() as conn:
         row = (await conn.execute(select(api_tokens).where(api_tokens.c.id == token_id))).first()
     if row is None or row.revoked_at is not None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from hub.errors import StoreError
 from hub.store.integrity import verify_integrity
-from hub.store.log import Query
+from hub.store.log import Query, parse_entry_key
 from schemas.events import VerdictEvent
 from signing.checkpoint import Checkpoint
 from signing.keys import SigningKey, load_cert_chain
@@ -215,3 +216,53 @@ async def test_queries_filter_and_paginate(backend: Backend, make_events: Events
         seen += [e.seq for e in page]
         after = page[-1].seq
     assert seen == list(range(15))
+
+
+async def test_reason_is_one_code_matched_exactly_never_a_pattern(
+    backend: Backend, make_events: Events
+) -> None:
+    await backend.log.append(make_events(15))
+    every = await backend.log.query(Query(limit=1000))
+    exact = {e.seq for e in every if "sender_mismatch" in e.reasons}
+    assert exact, "the test traffic has refusals for sender_mismatch"
+    # LIKE metacharacters and near misses: the reasons column holds a JSON array, and a
+    # pattern such as %"%"% matched every refusal.
+    for needle in ("%", "_", "%mismatch", "sender_mismatc_", "sender%", "\\", '"', '%"%'):
+        found = await backend.log.query(Query(reason=needle, limit=1000))
+        assert found == [], f"reason={needle!r} matched {[e.reasons for e in found]}"
+    # both backends give one answer whatever the case (SQLite's LIKE ignores ASCII case)
+    for needle in ("sender_mismatch", "SENDER_MISMATCH"):
+        found = await backend.log.query(Query(reason=needle, limit=1000))
+        assert {e.seq for e in found} == exact
+
+
+async def test_keys_and_filters_no_entry_can_have_find_nothing(
+    backend: Backend, make_events: Events
+) -> None:
+    await backend.log.append(make_events(3))
+    # beyond 64 bits, negative, NUL (PostgreSQL refuses it in text), lone surrogates
+    for key in (10**30, 2**63, -1, "\x00", "a\x00b", "\udcff", "²"):
+        assert await backend.log.entry(key) is None, key
+    assert parse_entry_key("²") == "²" and parse_entry_key("١٢") == "١٢"
+    assert parse_entry_key("12") == 12
+    assert (await backend.log.entry(parse_entry_key("2"))) is not None
+    for q in (
+        Query(after_seq=10**30),
+        Query(agency="\x00"),
+        Query(doc_code="1/\x00"),
+        Query(signer_serial="\udcff"),
+        Query(reason="\x00"),
+    ):
+        assert await backend.log.query(q) == [], q
+    assert len(await backend.log.query(Query(after_seq=-(10**30), limit=10**30))) == 3
+    far = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+    for q in (Query(since=far), Query(until=datetime(9999, 12, 31, 23, tzinfo=UTC))):
+        with pytest.raises(StoreError, match="out of range"):
+            await backend.log.query(q)
+    with pytest.raises(StoreError):
+        await backend.log.query(Query(limit=0))
+    with pytest.raises(StoreError):
+        await backend.log.consistency_proof(1, 10**30)
+    with pytest.raises(StoreError):
+        await backend.log.inclusion_proof(0, 10**30)
+    assert len(await backend.log.leaf_hashes(10**30)) == 3
