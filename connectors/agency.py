@@ -16,10 +16,9 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
 
 from connectors.errors import ConnectorError, HubUnreachableError
-from connectors.sdk import HubClient, InboxMessage, KafkaAuth, Submitted
+from connectors.sdk import HubClient, InboxMessage, KafkaAuth, Submitted, UnreadableMessage
 from schemas.header import (
     DocumentMeta,
     Header,
@@ -209,22 +208,19 @@ class AgencyClient:
         group_id: str | None = None,
         idle_timeout: float = 2.0,
         stop: asyncio.Event | None = None,
-    ) -> AsyncGenerator[Received, None]:
+    ) -> AsyncGenerator[Received | UnreadableMessage, None]:
         """The agency inbox; hub receipts flagged, re-verified when a trust store is set.
 
-        Close it (``contextlib.aclosing``) to stop reading at once: the message
-        handed out last is then not committed.
+        A record that is no readable package comes as an ``UnreadableMessage``, for
+        the caller to park. Close it (``contextlib.aclosing``) to stop reading at
+        once: the message handed out last is then not committed.
         """
-        # HubClient.inbox is an async generator (typed as an iterator): close it with this one.
-        messages = cast(
-            AsyncGenerator[InboxMessage, None],
-            self.hub.inbox(
-                self.code, follow=follow, group_id=group_id, idle_timeout=idle_timeout, stop=stop
-            ),
+        messages = self.hub.inbox(
+            self.code, follow=follow, group_id=group_id, idle_timeout=idle_timeout, stop=stop
         )
         async with contextlib.aclosing(messages):
             async for msg in messages:
-                yield self._received(msg)
+                yield msg if isinstance(msg, UnreadableMessage) else self._received(msg)
 
     def _received(self, msg: InboxMessage) -> Received:
         report = _reverify(self.verifier, msg) if self.verifier else None

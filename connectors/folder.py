@@ -54,6 +54,7 @@ from connectors.agency import AgencyClient, Received
 from connectors.edxml import SUFFIX as EDXML_SUFFIX
 from connectors.edxml import EdxmlAdapter
 from connectors.errors import FolderError, OutboxEntryRefused
+from connectors.sdk import UnreadableMessage
 from connectors.webhook import RetryPolicy
 from schemas import wire
 from schemas.errors import EdocError, MalformedPackageError, describe_validation_error
@@ -417,13 +418,17 @@ class FolderAdapter:
         _atomic_write(folder / "package.json", msg.package.raw)  # written last: the "complete" mark
         return folder
 
-    async def receive_one(self, item: Received, stop: asyncio.Event) -> bool:
+    async def receive_one(self, item: Received | UnreadableMessage, stop: asyncio.Event) -> bool:
         """Store ``item``, retrying with backoff, else park it; False if stopped before either.
 
         A file-system error is retried (a full disk may be freed); any other error
         comes from the message itself and would recur, so that message is parked at
-        once. Only when parking fails too is the folder unusable: ``FolderError``.
+        once, as is a record that is no readable package. Only when parking fails
+        too is the folder unusable: ``FolderError``.
         """
+        if isinstance(item, UnreadableMessage):
+            self.park_unreadable(item)
+            return True
         mid = item.message.header.message_id
         errors: list[str] = []
         for attempt in range(1, self.store_retry.max_attempts + 1):
@@ -452,22 +457,32 @@ class FolderAdapter:
         """Keep a message that could not be stored in parked/, with why; count it."""
         msg = item.message
         mid = str(msg.header.message_id)
-        name = f"{msg.offset:012d}-{mid}"
         reason = {
             "message_id": mid,
             "kind": msg.header.kind.value,
             "from": msg.header.sender,
-            "topic": wire.inbox(self.client.code),
-            "offset": msg.offset,
             "attempts": len(errors),
             "reason": f"not stored after {len(errors)} attempt(s): {errors[-1]}",
             "errors": errors,
+        }
+        return self._park(msg.offset, mid, msg.package.raw, reason)
+
+    def park_unreadable(self, msg: UnreadableMessage) -> Path:
+        """Keep an inbox record that is no readable package in parked/, with why; count it."""
+        reason = {"reason": f"not a readable package: {msg.error}", "errors": [msg.error]}
+        return self._park(msg.offset, "unreadable", msg.raw, reason)
+
+    def _park(self, offset: int, mid: str, raw: bytes, reason: dict[str, Any]) -> Path:
+        name = f"{offset:012d}-{mid}"
+        reason |= {
+            "topic": wire.inbox(self.client.code),
+            "offset": offset,
             "parked_at": datetime.now(UTC).isoformat(),
         }
         parked = self.root / "parked"
         try:
             parked.mkdir(parents=True, exist_ok=True)
-            _atomic_write(parked / f"{name}.package.json", msg.package.raw)
+            _atomic_write(parked / f"{name}.package.json", raw)
             text = json.dumps(reason, ensure_ascii=False, indent=1) + "\n"
             _atomic_write(parked / f"{name}.reason.json", text.encode())  # last: entry complete
         except OSError as exc:

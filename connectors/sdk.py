@@ -7,13 +7,13 @@ the topic names are part of the documented wire contract (docs/wire-format.md).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import (
     AuthenticationFailedError,
     GroupAuthorizationFailedError,
@@ -26,6 +26,7 @@ from aiokafka.helpers import create_ssl_context
 
 from connectors.errors import ConnectorError, HubUnreachableError, KafkaAccessDenied
 from schemas import wire
+from schemas.errors import MalformedPackageError
 from schemas.header import Header
 from schemas.package import ParsedPackage, parse_package
 
@@ -38,6 +39,8 @@ DENIED = (
     TopicAuthorizationFailedError,
     GroupAuthorizationFailedError,
 )
+
+
 @dataclass(frozen=True)
 class KafkaAuth:
     """How a connector authenticates to the hub's Kafka (SASL/SCRAM; off when PLAINTEXT).
@@ -101,6 +104,22 @@ class InboxMessage:
     def hub_verdict(self) -> str | None:
         """The hub's verdict as stamped on the record (``ok`` for delivered documents)."""
         return self.headers.get("edoc-verdict")
+
+
+@dataclass(frozen=True)
+class UnreadableMessage:
+    """An inbox record that is not a readable package.
+
+    The router delivers only packages it could read, but a record retained from an
+    older, looser hub (or written by a defect) can be unreadable now. It is handed
+    over, never raised inside the loop, so the caller parks it and reads on.
+    """
+
+    raw: bytes
+    headers: dict[str, str]
+    offset: int
+    timestamp: datetime
+    error: str
 
 
 class HubClient:
@@ -189,8 +208,10 @@ class HubClient:
         idle_timeout: float = 2.0,
         group_id: str | None = None,
         stop: asyncio.Event | None = None,
-    ) -> AsyncIterator[InboxMessage]:
+    ) -> AsyncGenerator[InboxMessage | UnreadableMessage, None]:
         """Yield the agency's inbox messages from the beginning (or the group's position).
+
+        A record that is no readable package comes as an ``UnreadableMessage``.
 
         Without ``follow`` it stops after ``idle_timeout`` seconds with nothing new.
         With ``group_id`` the position is committed once the caller has handled a
@@ -228,13 +249,7 @@ class HubClient:
                 idle_since = now
                 for tp, records in batch.items():
                     for rec in records:
-                        headers = {k: v.decode("utf-8", "replace") for k, v in rec.headers}
-                        yield InboxMessage(
-                            package=parse_package(rec.value),
-                            headers=headers,
-                            offset=rec.offset,
-                            timestamp=datetime.fromtimestamp(rec.timestamp / 1000, UTC),
-                        )
+                        yield inbox_message(rec)
                         if group_id:
                             # Exactly this message: the batch may hold more not yet handled.
                             await consumer.commit({tp: rec.offset + 1})
@@ -243,3 +258,15 @@ class HubClient:
             raise KafkaAccessDenied(what, type(exc).__name__) from None
         finally:
             await consumer.stop()
+
+
+def inbox_message(rec: ConsumerRecord) -> InboxMessage | UnreadableMessage:
+    """One inbox record as a message; an unreadable one as such, never an exception."""
+    headers = {k: v.decode("utf-8", "replace") for k, v in rec.headers or ()}
+    at = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
+    raw = rec.value or b""
+    try:
+        package = parse_package(raw)
+    except MalformedPackageError as exc:
+        return UnreadableMessage(raw, headers, rec.offset, at, exc.message)
+    return InboxMessage(package=package, headers=headers, offset=rec.offset, timestamp=at)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from connectors.sdk import HubClient
+from connectors.sdk import HubClient, UnreadableMessage
 from edoc.kafka_auth import connector_auth
 from hub.logs import configure_json_logging
 from hub.serve import SERVICES, serve
@@ -57,6 +57,9 @@ def inbox(
         address = bootstrap or get_settings().kafka_bootstrap
         async with HubClient(address, auth=connector_auth()) as client:
             async for msg in client.inbox(agency, follow=follow):
+                if isinstance(msg, UnreadableMessage):  # shown, and the reading goes on
+                    typer.echo(f"offset {msg.offset}: unreadable record: {msg.error}", err=True)
+                    continue
                 h = msg.header
                 subject = h.document.subject if h.document else (h.status.code if h.status else "")
                 if as_json:

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 from rich.console import Console
 
-from connectors.sdk import HubClient
+from connectors.sdk import HubClient, InboxMessage
 from connectors.simulate import SimAgency, Simulator
 from edoc.kafka_auth import connector_auth
 from hub import topics
@@ -169,7 +169,7 @@ async def _scenario(settings: Settings, pki: DemoPKI) -> None:
             f"with cong-van-125.pdf ({len(pdf)} bytes)"
         )
         async for msg in client.inbox(RECIPIENT[0], idle_timeout=30):
-            if str(msg.header.message_id) == good_id:
+            if isinstance(msg, InboxMessage) and str(msg.header.message_id) == good_id:
                 _out.print(
                     f"[green]✓[/] {RECIPIENT[1]} ({RECIPIENT[0]}) received {good_id}: "
                     f"«{msg.header.document.subject if msg.header.document else ''}», "
@@ -179,6 +179,8 @@ async def _scenario(settings: Settings, pki: DemoPKI) -> None:
         else:
             raise TimeoutError("the demo document did not reach the recipient's inbox")
         async for msg in client.inbox(SENDER[0], idle_timeout=30):
+            if not isinstance(msg, InboxMessage):
+                continue
             st = msg.header.status
             if st is not None and str(st.ref_message_id) == good_id:
                 _out.print(

@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiokafka import ConsumerRecord
 
 from connectors.agency import AgencyClient, Received
 from connectors.errors import FolderError
 from connectors.folder import OWN_FILES, FolderAdapter, safe_names
-from connectors.sdk import InboxMessage
+from connectors.sdk import InboxMessage, UnreadableMessage, inbox_message
 from connectors.webhook import RetryPolicy
 from schemas.package import parse_package
 from signing.pki import DemoPKI
@@ -360,3 +361,25 @@ async def test_a_dotted_stem_is_refused_instead_of_resent_for_ever(sender: Folde
     assert not await sender.send_one("cv.v3")
     assert sender.ready() == []
     assert (sender.root / "failed" / "cv.v3.package.json").exists()
+
+
+async def test_an_inbox_record_that_is_no_package_is_parked_and_the_next_stored(
+    pki: DemoPKI, tmp_path: Path
+) -> None:
+    """E.g. a record kept from an older, looser hub: parked with why, never a stop."""
+    adapter = adapter_with(pki, tmp_path / "b")
+    junk = UnreadableMessage(b'{"v": 1, "header": "!!"}', {}, 41, datetime.now(UTC), "bad base64")
+    assert await adapter.receive_one(junk, asyncio.Event())
+    base = adapter.root / "parked" / f"{41:012d}-unreadable"
+    assert base.with_name(base.name + ".package.json").read_bytes() == junk.raw
+    reason = json.loads(base.with_name(base.name + ".reason.json").read_bytes())
+    assert reason["offset"] == 41 and "bad base64" in reason["reason"]
+    assert adapter.counts.parked == 1
+    assert await adapter.receive_one(received(pki, ["cv.pdf"], offset=42), asyncio.Event())
+    assert adapter.counts.received == 1
+
+
+async def test_the_sdk_hands_over_an_unreadable_inbox_record_instead_of_raising() -> None:
+    rec = ConsumerRecord("edoc.inbox.X", 0, 5, 0, 0, None, b"not json", None, 8, -1, [])
+    msg = inbox_message(rec)
+    assert isinstance(msg, UnreadableMessage) and msg.offset == 5 and msg.raw == b"not json"
