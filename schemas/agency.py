@@ -7,8 +7,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-#: ``ddd.dd.dd.Xnn`` — lowest level first, the top-level letter+number last.
-AGENCY_CODE_RE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
+#: ``ddd.dd.dd.Xnn`` — lowest level first, the top-level letter+number last. ASCII
+#: digits only: ``\d`` would also take Arabic-Indic and full-width digits, codes
+#: that look alike on screen but differ in every comparison.
+AGENCY_CODE_RE = re.compile(r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}$")
 
 
 def check_agency_code(value: str) -> str:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.bounds import BoundedDatetime
 from schemas.header import Kind
 from schemas.package import SignatureEntry
 from schemas.reasons import Reason
 from schemas.report import VerificationReport
+from schemas.scalars import Version1
 
 #: Namespace of event ids (uuid5 over the source record and the package hash).
 EVENT_NAMESPACE = uuid.UUID("0c7a3e52-3f0e-4d8e-9d0a-2b1f6c9e4a17")
@@ -36,7 +37,7 @@ class VerdictEvent(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    v: Literal[1] = 1
+    v: Version1 = 1
     message_id: uuid.UUID | None
     package_sha256: str
     kind: Kind | None
@@ -45,8 +46,10 @@ class VerdictEvent(BaseModel):
     verdict: Literal["ok", "rejected"]
     reasons: list[Reason]
     delivered_to: list[str] = Field(default_factory=list, description="inbox topics written")
-    received_at: datetime
-    decided_at: datetime
+    # Bounded like every time the hub reads: consumers do arithmetic on them
+    # (local reporting day, overdue windows).
+    received_at: BoundedDatetime
+    decided_at: BoundedDatetime
     source: SourceRecord
     report: VerificationReport
     #: The signed header exactly as received (base64url) and the signatures, so

@@ -6,20 +6,34 @@ maps one to one. The exact JSON is specified in docs/wire-format.md.
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
 
 from schemas.agency import AgencyCode
+from schemas.bounds import BoundedDatetime
+from schemas.scalars import (
+    MAX_WIRE_INT,
+    PERIOD_RE,
+    BoundedDate,
+    Period,
+    Version1,
+    WireBool,
+    WireInt,
+    WireUUID,
+    exact_int,
+)
 
 
 class _Strict(BaseModel):
     # Unknown fields are refused: a typo in a signed header should fail loudly,
-    # not be ignored by the hub and then trusted by a recipient.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    # not be ignored by the hub and then trusted by a recipient. NaN and
+    # Infinity (which Python's and pydantic's JSON readers accept) are not JSON.
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False
+    )
 
 
 class Kind(StrEnum):
@@ -70,7 +84,7 @@ class AttachmentRef(_Strict):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     name: str = Field(min_length=1, max_length=255)
     media_type: str = Field(min_length=3, max_length=127)
-    size: int = Field(ge=0)
+    size: WireInt = Field(ge=0, le=MAX_WIRE_INT)
     sha256: Sha256Hex
 
 
@@ -85,7 +99,7 @@ class Promulgation(_Strict):
     """Place and date of promulgation."""
 
     place: str = Field(min_length=1, max_length=128)
-    date: date
+    date: BoundedDate
 
 
 class DocSigner(_Strict):
@@ -99,17 +113,18 @@ class DocSigner(_Strict):
 class Business(_Strict):
     """edXML ``Business``: new / revoke / update / replace, and whether a paper copy follows."""
 
-    doc_type: BusinessDocType = BusinessDocType.NEW
+    # An IntEnum takes ``true`` and ``1.0`` even in strict mode (True == 1 == 1.0).
+    doc_type: Annotated[BusinessDocType, BeforeValidator(exact_int)] = BusinessDocType.NEW
     reason: str = Field(default="", max_length=1000)
-    paper: bool = False
+    paper: WireBool = False
 
 
 class DocumentRef(_Strict):
     """A reference to an earlier document (edXML ``ResponseFor``)."""
 
-    message_id: uuid.UUID | None = None
+    message_id: WireUUID | None = None
     code: DocumentCode | None = None
-    promulgation_date: date | None = None
+    promulgation_date: BoundedDate | None = None
     from_: AgencyCode | None = Field(default=None, alias="from")
 
 
@@ -122,9 +137,9 @@ class DocumentMeta(_Strict):
     subject: str = Field(min_length=1, max_length=1000)
     content: str = Field(default="", max_length=20000)
     signer: DocSigner
-    priority: int = Field(default=0, ge=0, le=3)
-    due_date: date | None = None
-    steering_type: int = Field(default=0, ge=0)
+    priority: WireInt = Field(default=0, ge=0, le=3)
+    due_date: BoundedDate | None = None
+    steering_type: WireInt = Field(default=0, ge=0, le=MAX_WIRE_INT)
     to_places: list[str] = Field(default_factory=list, max_length=500)
     business: Business = Field(default_factory=Business)
     response_for: list[DocumentRef] = Field(default_factory=list, max_length=100)
@@ -135,7 +150,7 @@ class StatusInfo(_Strict):
     """A status report (kind ``status``) about an earlier document."""
 
     code: StatusCode
-    ref_message_id: uuid.UUID
+    ref_message_id: WireUUID
     description: str = Field(default="", max_length=2000)
     reasons: list[str] = Field(default_factory=list, max_length=50)
     staff: str = Field(default="", max_length=128)
@@ -143,8 +158,10 @@ class StatusInfo(_Strict):
     recipient: AgencyCode | None = None
 
 
-#: ``YYYY-MM``, ``YYYY-Qn`` or ``YYYY``.
-PERIOD_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
+#: ``YYYY-MM``, ``YYYY-Qn`` or ``YYYY`` (ASCII digits), as a pattern for query parameters.
+PERIOD_PATTERN = f"^{PERIOD_RE.pattern}$"
+#: A percentage: a JSON number (an integer is fine), not a string or a boolean.
+Percent = Annotated[float, Strict()]
 
 
 class RegisterInfo(_Strict):
@@ -155,16 +172,20 @@ class RegisterInfo(_Strict):
     an earlier one.
     """
 
-    period: str = Field(pattern=PERIOD_PATTERN)
-    paper_sent: int = Field(ge=0, description="non-secret documents sent on paper")
-    secret_sent: int = Field(default=0, ge=0, description="secret documents (outside the target)")
-    scanned_pct: float | None = Field(
+    period: Period
+    paper_sent: WireInt = Field(
+        ge=0, le=MAX_WIRE_INT, description="non-secret documents sent on paper"
+    )
+    secret_sent: WireInt = Field(
+        default=0, ge=0, le=MAX_WIRE_INT, description="secret documents (outside the target)"
+    )
+    scanned_pct: Percent | None = Field(
         default=None, ge=0, le=100, description="incoming documents scanned and entered, %"
     )
-    officials_pct: float | None = Field(
+    officials_pct: Percent | None = Field(
         default=None, ge=0, le=100, description="officials working in the operations system, %"
     )
-    level4_pct: float | None = Field(
+    level4_pct: Percent | None = Field(
         default=None, ge=0, le=100, description="dossiers processed online at level 4, %"
     )
 
@@ -172,12 +193,13 @@ class RegisterInfo(_Strict):
 class Header(_Strict):
     """The signed header. Its exact bytes (not a re-serialisation) are what signatures cover."""
 
-    v: Literal[1] = 1
-    message_id: uuid.UUID
+    v: Version1 = 1
+    message_id: WireUUID
     kind: Kind
     from_: AgencyCode = Field(alias="from")
     to: list[AgencyCode] = Field(min_length=1, max_length=500)
-    sent_at: AwareDatetime
+    # Bounded: arithmetic near year 1 or 9999 (``at ± skew``) would overflow.
+    sent_at: BoundedDatetime
     document: DocumentMeta | None = None
     status: StatusInfo | None = None
     # ``register`` would shadow ABCMeta.register on the model class; the wire name stays.

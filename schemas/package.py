@@ -2,21 +2,39 @@
 
 ``parse_package`` is the single edge where untrusted bytes become typed objects;
 anything unreadable becomes one ``MalformedPackageError`` with a precise message.
+It reads strictly, so that no other reader (a recipient's, an auditor's) can
+understand the package differently from the hub: strict types, each JSON member
+once, canonical base64 (``schemas.codec``), times and dates within range.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
 
-import pybase64
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from schemas.codec import (
+    DuplicateKeyError,
+    b64url_encode,
+    check_unique_keys,
+    check_unique_keys_envelope,
+    strict_b64decode,
+)
 from schemas.errors import MalformedPackageError, describe_validation_error
 from schemas.header import Header
+from schemas.scalars import Version1
+
+__all__ = [
+    "AttachmentContent",
+    "Package",
+    "ParsedPackage",
+    "SignatureEntry",
+    "b64url_decode",
+    "b64url_encode",
+    "package_sha256",
+    "parse_package",
+]
 
 
 class SignatureEntry(BaseModel):
@@ -42,7 +60,7 @@ class Package(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: Literal[1] = 1
+    v: Version1 = 1
     header: str = Field(min_length=1)
     signatures: list[SignatureEntry] = Field(default_factory=list, max_length=16)
     attachments: list[AttachmentContent] = Field(default_factory=list, max_length=100)
@@ -52,25 +70,14 @@ class Package(BaseModel):
         return self.model_dump_json().encode()
 
 
-def b64url_encode(data: bytes) -> str:
-    """base64url without padding (RFC 7515 §2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-_URL_TO_STD = str.maketrans("-_", "+/")
-
-
 def b64url_decode(text: str) -> bytes:
-    """Decode base64url; padding is optional. Raises ``ValueError`` on bad input."""
-    if any(c in text for c in "+/ \n\r\t"):
-        raise ValueError("not base64url (found '+', '/' or whitespace)")
-    stripped = text.rstrip("=")
-    try:
-        # Strict: any character outside the alphabet is an error, not skipped.
-        std = (stripped + "=" * (-len(stripped) % 4)).translate(_URL_TO_STD)
-        return binascii.a2b_base64(std, strict_mode=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"not base64url: {exc}") from None
+    """Decode a header the hub stored (base64url, padding optional); ``ValueError`` if unreadable.
+
+    For reading back events and log entries: it tolerates the stray bits and
+    excess padding that packages accepted before the canonical rule may carry.
+    Untrusted input goes through ``parse_package``.
+    """
+    return strict_b64decode(text, urlsafe=True, padding="optional", canonical=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +105,9 @@ def parse_package(raw: bytes) -> ParsedPackage:
     """Parse package bytes down to a validated header; raise ``MalformedPackageError``."""
     hint = "see docs/wire-format.md for the package layout"
     try:
-        # pydantic-core parses and validates in one pass (no intermediate dicts).
-        pkg = Package.model_validate_json(raw)
+        # pydantic-core parses and validates in one pass (no intermediate dicts);
+        # strict: 1 is not true, "1" is not 1.
+        pkg = Package.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         if exc.errors()[0]["type"] == "json_invalid":
             raise MalformedPackageError(
@@ -111,21 +119,29 @@ def parse_package(raw: bytes) -> ParsedPackage:
             f"package: {describe_validation_error(exc)}", hint=hint
         ) from None
     try:
-        header_bytes = b64url_decode(pkg.header)
-    except ValueError as exc:
-        raise MalformedPackageError(f"header: {exc}", hint=hint) from None
+        # pydantic kept the last copy of a duplicated member; another reader may keep the first.
+        check_unique_keys_envelope(raw)
+    except DuplicateKeyError as exc:
+        raise MalformedPackageError(f"package: {exc}", hint=hint) from None
     try:
-        header = Header.model_validate_json(header_bytes)
+        header_bytes = strict_b64decode(pkg.header, urlsafe=True, padding="optional")
+    except ValueError as exc:
+        raise MalformedPackageError(f"header: not base64url: {exc}", hint=hint) from None
+    try:
+        header = Header.model_validate_json(header_bytes, strict=True)
     except ValidationError as exc:
         raise MalformedPackageError(f"header.{describe_validation_error(exc)}", hint=hint) from None
+    try:
+        check_unique_keys(header_bytes)
+    except DuplicateKeyError as exc:
+        raise MalformedPackageError(f"header: {exc}", hint=hint) from None
     attachments: dict[str, bytes] = {}
     for att in pkg.attachments:
         if att.id in attachments:
             raise MalformedPackageError(f"attachment id {att.id!r} appears twice", hint=hint)
         try:
-            # SIMD decoding: this runs on every routed package (about 70x binascii).
-            attachments[att.id] = pybase64.b64decode(att.content, validate=True)
-        except (binascii.Error, ValueError) as exc:
+            attachments[att.id] = strict_b64decode(att.content, urlsafe=False)
+        except ValueError as exc:
             raise MalformedPackageError(
                 f"attachment {att.id!r}: content is not base64: {exc}", hint=hint
             ) from None

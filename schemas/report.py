@@ -8,12 +8,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.bounds import BoundedDatetime
 from schemas.header import Kind
 from schemas.reasons import Reason
 
 
 class CertInfo(BaseModel):
-    """Identity of one certificate as auditors cite it."""
+    """Identity of one certificate as auditors cite it.
+
+    Validity is not bounded like the package's times: it is whatever the CA
+    wrote (RFC 5280 uses 9999-12-31 for "no expiry"), and it is only ever
+    compared with bounded times, never shifted.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -36,8 +42,8 @@ class SignatureReport(BaseModel):
     reasons: list[Reason] = Field(default_factory=list)
     signer: CertInfo | None = None
     chain: list[str] = Field(default_factory=list, description="SHA-256 fingerprints, leaf first")
-    signing_time: datetime | None = Field(
-        default=None, description="signingTime attribute (CMS) when present"
+    signing_time: BoundedDatetime | None = Field(
+        default=None, description="signingTime attribute (CMS) when present and in range"
     )
     details: list[str] = Field(default_factory=list)
     #: added: codes reported but not rejecting, e.g. ``weak_algorithm`` for an
@@ -62,9 +68,9 @@ class VerificationReport(BaseModel):
     kind: Kind | None = None
     from_: str | None = Field(default=None, alias="from")
     to: list[str] = Field(default_factory=list)
-    sent_at: datetime | None = None
-    validation_time: datetime | None = None
-    received_at: datetime | None = None
+    sent_at: BoundedDatetime | None = None
+    validation_time: BoundedDatetime | None = None
+    received_at: BoundedDatetime | None = None
     header_sha256: str | None = None
     package_sha256: str
     signatures: list[SignatureReport] = Field(default_factory=list)

@@ -18,16 +18,19 @@ profiles. Error contract:
 
 from __future__ import annotations
 
-import binascii
-import string
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from cryptography import x509
 
+from schemas.codec import strict_b64decode
 from signing.certs import ParsedCert
 from signing.errors import SignatureCheckError
+
+# Profiles decode signature values with the same canonical base64 reader as the
+# package's header and attachments (it lives in schemas, below both).
+__all__ = ["ProfileResult", "SignatureProfile", "strict_b64decode"]
 
 
 @dataclass(slots=True)
@@ -74,44 +77,3 @@ class SignatureProfile(Protocol):
         Raises ``SignatureCheckError`` when the signer cannot even be identified.
         """
         ...
-
-
-_STD = string.ascii_uppercase + string.ascii_lowercase + string.digits
-_VALUE = {c: i for i, c in enumerate(_STD + "+/")}
-_URL_VALUE = {c: i for i, c in enumerate(_STD + "-_")}
-# base64url → standard alphabet; "+" and "/" become "!" so the strict decoder refuses them.
-_URL_TO_STD = bytes.maketrans(b"-_+/", b"+/!!")
-
-
-def strict_b64decode(text: str, *, urlsafe: bool) -> bytes:
-    """Decode canonical base64 (padded) or base64url (unpadded); raise ``ValueError`` otherwise.
-
-    Canonical means one spelling per value: no whitespace, the right padding,
-    and zero bits in the unused low end of the last character (RFC 4648 §3.5).
-    A signature value then cannot be re-spelled into a different package that
-    still verifies, and the check costs a dictionary lookup, not a re-encode.
-    """
-    if not text.isascii():
-        raise ValueError("not base64: non-ASCII characters")
-    body = text
-    if urlsafe:
-        if "=" in text:
-            raise ValueError("base64url must be unpadded")
-    else:
-        body = text.rstrip("=")
-        if len(text) % 4 or len(text) - len(body) > 2:
-            raise ValueError("base64 length or padding is wrong")
-    rem = len(body) % 4
-    if rem == 1:
-        raise ValueError("base64 length is wrong")
-    if rem:
-        value = (_URL_VALUE if urlsafe else _VALUE).get(body[-1])
-        if value is None or value & (0x0F if rem == 2 else 0x03):
-            raise ValueError("non-canonical base64 (stray bits in the last character)")
-    data = text.encode("ascii")
-    if urlsafe:
-        data = data.translate(_URL_TO_STD) + b"=" * ((4 - rem) % 4)
-    try:
-        return binascii.a2b_base64(data, strict_mode=True)
-    except binascii.Error as exc:
-        raise ValueError(f"not base64: {exc}") from None

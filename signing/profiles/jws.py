@@ -144,8 +144,8 @@ def _decode_protected(head_b64: str) -> _Protected:
     if not isinstance(x5c, list) or not x5c or not all(isinstance(c, str) for c in x5c):
         raise _fail("JWS protected header has no 'x5c' certificate chain")
     try:
-        certs = tuple(parse_der(base64.b64decode(c, validate=True)) for c in x5c)
-    except (ValueError, binascii.Error) as exc:
+        certs = tuple(parse_der(strict_b64decode(c, urlsafe=False)) for c in x5c)
+    except ValueError as exc:
         raise _fail(f"x5c certificate unreadable: {exc}") from None
     return _Protected(alg, certs, head_b64.encode("ascii") + b".")
 
