@@ -17,6 +17,7 @@ from hub.kafka_acl import Operation, PatternType, ResourceType
 from hub.provision import IssuedCredential, write_private_file
 from hub.settings import Settings
 from hub.strimzi import bindings_of_user, kafka_topics, kafka_user, kafka_users
+from schemas import wire
 from schemas.directory import Agency, Level
 from tests.conftest import A, B
 
@@ -77,13 +78,16 @@ def test_groups_and_transactional_ids_follow_the_settings() -> None:
     assert Operation.DESCRIBE in ops(api, ResourceType.GROUP, "a")  # consumer lag
 
 
-def test_connectors_name_agencies_like_the_hub() -> None:
-    """Connectors cannot import hub; their copy of the naming must agree with the ACLs."""
+def test_agency_acls_follow_the_wire_names_connectors_use() -> None:
+    """One contract (schemas.wire): the groups a connector names are those the ACLs allow."""
     for code in (A, B):
-        assert sdk.agency_user(code) == kafka_acl.agency_user(code)
-        assert sdk.agency_group(code, "folder").startswith(kafka_acl.agency_group_prefix(code))
-        assert kafka_acl.agency_of_user(kafka_acl.agency_user(code)) == code
-    assert topics.inbox(A) == sdk.INBOX_PREFIX + A
+        bindings = kafka_acl.agency_acls(code)
+        assert {b.principal for b in bindings} == {kafka_acl.user(wire.agency_user(code))}
+        group = wire.agency_group(code, "folder")
+        prefixes = [b.name for b in bindings if b.resource_type is ResourceType.GROUP]
+        assert prefixes and all(group.startswith(p) for p in prefixes)
+        assert wire.inbox(code) in {b.name for b in bindings}
+        assert wire.agency_of_user(wire.agency_user(code)) == code
 
 
 def test_strimzi_users_round_trip_to_the_same_bindings() -> None:
