@@ -7,7 +7,9 @@ Error tree (each package adds its own branch in its ``errors.py``)::
     ├── signing.errors.SigningError
     │   ├── TrustStoreError        trust anchors / CRLs cannot be loaded
     │   ├── PKIError               demo PKI tooling failed
-    │   └── SignerError            a package cannot be signed
+    │   ├── SignerError            a package cannot be signed
+    │   ├── ValidationTimeError    a time given to the verifier is naive or out of range
+    │   └── SignatureCheckError    one signature failed a check (never escapes the verifier)
     ├── hub.errors.HubError
     │   ├── KafkaLauncherError     the local broker cannot be fetched/started
     │   └── BrokerUnavailableError the configured bootstrap is unreachable

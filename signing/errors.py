@@ -22,6 +22,17 @@ class SignerError(SigningError):
     """A package could not be built or signed (bad key, certificate, or input file)."""
 
 
+class ValidationTimeError(SigningError, ValueError):
+    """A time given to the verifier (``at``, ``received_at``, ``now``) is unusable.
+
+    Naive, or outside 2000–2199 UTC (``schemas.bounds``): the caller's mistake,
+    not the package's, so it is raised rather than reported. A ``ValueError``
+    too, for callers that caught the plain one this used to be.
+    """
+
+    exit_code = 2  # a bad option, as typer reports its own
+
+
 class SignatureCheckError(SigningError):
     """One signature failed a check; ``reason`` is the stable reason code.
 

@@ -1,7 +1,11 @@
 """The package verifier: every check that decides a verdict, in numbered steps.
 
 ``Verifier.verify_bytes`` never raises for a bad package: whatever is wrong
-becomes reason codes in the ``VerificationReport``. Combination rule:
+becomes reason codes in the ``VerificationReport``. It raises only for a bad
+call: ``ValidationTimeError`` when ``at``, ``received_at`` or ``now`` is naive
+or outside 2000–2199 UTC. Every time the verifier computes with is therefore
+bounded (``sent_at`` by the schema, these at entry, the clock skew at
+construction), so ``at ± skew`` cannot overflow. Combination rule:
 
 * every signature present must be valid (a bad co-signature taints the package);
 * at least one signature must come from the sender — its certificate's
@@ -15,6 +19,7 @@ import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
+from schemas.bounds import check_instant
 from schemas.errors import MalformedPackageError
 from schemas.header import Classification
 from schemas.package import ParsedPackage, SignatureEntry, package_sha256, parse_package
@@ -22,7 +27,7 @@ from schemas.reasons import Reason
 from schemas.report import AttachmentReport, SignatureReport, VerificationReport
 from signing.certs import ParsedCert
 from signing.crl import RevocationStatus
-from signing.errors import SignatureCheckError
+from signing.errors import SignatureCheckError, ValidationTimeError
 from signing.policy import ChainValidator, check_validity, leaf_problems
 from signing.profiles.base import SignatureProfile
 from signing.profiles.cms import CmsProfile
@@ -32,6 +37,8 @@ from signing.trust import TrustStore
 
 #: Detail prefix of a signature whose profile raised an unexpected exception.
 PROFILE_BUG = "internal error in the signature profile"
+#: Largest clock skew accepted: certificate validity is judged at ``at ± skew``.
+MAX_CLOCK_SKEW = timedelta(days=1)
 
 
 def default_profiles(*, allow_xmldsig_sha1: bool = False) -> dict[str, SignatureProfile]:
@@ -47,6 +54,22 @@ def default_profiles(*, allow_xmldsig_sha1: bool = False) -> dict[str, Signature
     }
 
 
+def _checked_times(**times: datetime | None) -> None:
+    """Raise ``ValidationTimeError`` for a naive or out-of-range time given by the caller."""
+    for name, value in times.items():
+        if value is None:
+            continue
+        try:
+            check_instant(value)
+        except ValueError as exc:
+            hint = "give a time with an offset, e.g. 2026-11-26T08:30:00+07:00"
+            if value.utcoffset() is None:
+                raise ValidationTimeError(
+                    f"{name} must be timezone-aware, got {value!r}", hint=hint
+                ) from None
+            raise ValidationTimeError(f"{name} {value.isoformat()}: {exc}", hint=hint) from None
+
+
 def _path_time(leaf: ParsedCert, extra: list[ParsedCert], at: datetime) -> datetime:
     """``at`` moved into the validity of the leaf and the supplied certificates.
 
@@ -58,6 +81,14 @@ def _path_time(leaf: ParsedCert, extra: list[ParsedCert], at: datetime) -> datet
     if lo > hi:
         lo, hi = leaf.not_before, leaf.not_after
     return min(max(at, lo), hi)
+
+
+def _in_range(when: datetime) -> bool:
+    try:
+        check_instant(when)
+    except ValueError:
+        return False
+    return True
 
 
 _ORDER = {r: i for i, r in enumerate(Reason)}
@@ -81,6 +112,8 @@ class Verifier:
         revocation_fail_open: bool = False,
         max_package_bytes: int | None = None,
     ) -> None:
+        if not timedelta(0) <= clock_skew <= MAX_CLOCK_SKEW:
+            raise ValueError(f"clock_skew must be between 0 and {MAX_CLOCK_SKEW}, got {clock_skew}")
         self.trust = trust
         self.profiles = dict(profiles) if profiles is not None else default_profiles()
         self.clock_skew = clock_skew
@@ -99,6 +132,7 @@ class Verifier:
         now: datetime | None = None,
     ) -> VerificationReport:
         """Verify raw package bytes; unreadable input yields a ``malformed`` report."""
+        _checked_times(at=at, received_at=received_at, now=now)
         # Step 0: size, before spending any effort on the content.
         if self.max_package_bytes is not None and len(raw) > self.max_package_bytes:
             return VerificationReport(
@@ -131,11 +165,9 @@ class Verifier:
     ) -> VerificationReport:
         """Verify a parsed package. ``at`` overrides the validation time (default ``sent_at``).
 
-        Times must be timezone-aware (a naive time is a caller bug: ``ValueError``).
+        Times must be timezone-aware and within 2000–2199 UTC, else ``ValidationTimeError``.
         """
-        for name, value in (("at", at), ("received_at", received_at), ("now", now)):
-            if value is not None and value.utcoffset() is None:
-                raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+        _checked_times(at=at, received_at=received_at, now=now)
         header = parsed.header
         # Certificate and CRL times are in UTC; comparing like with like keeps
         # every check cheap (a foreign tzinfo costs a call per comparison).
@@ -266,6 +298,11 @@ class Verifier:
                 reasons.append(p.reason)
         details = [p.message for p in problems]
         details += [w.message for w in result.warnings] + result.notes
+        signing_time = result.signing_time
+        if signing_time is not None and not _in_range(signing_time):
+            # Reported, never judged (docs/signing.md); a value no report can hold is dropped.
+            details.append(f"signingTime {signing_time.isoformat()} is out of range; not reported")
+            signing_time = None
         if leaf.organization_identifier is None:
             details.append("signer certificate has no organizationIdentifier")
         return SignatureReport(
@@ -276,7 +313,7 @@ class Verifier:
             reasons=reasons,
             signer=leaf.info,
             chain=[c.sha256 for c in chain] or [leaf.sha256],
-            signing_time=result.signing_time,
+            signing_time=signing_time,
             details=details,
             warnings=_ordered({w.reason for w in result.warnings}),
         )
