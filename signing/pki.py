@@ -63,8 +63,13 @@ def make_certificate(
     not_after: datetime,
     key_usage: frozenset[str] | None = None,
     crl_url: str | None = None,
+    extended_key_usage: list[x509.ObjectIdentifier] | None = None,
 ) -> x509.Certificate:
-    """Build one certificate; ``issuer`` None means self-signed."""
+    """Build one certificate; ``issuer`` None means self-signed.
+
+    ``extended_key_usage`` adds an EKU extension (none by default, as for the
+    document-signing certificates this PKI issues).
+    """
     pub = key.public_key()
     builder = (
         x509.CertificateBuilder()
@@ -84,6 +89,8 @@ def make_certificate(
     )
     if usage:
         builder = builder.add_extension(_key_usage(usage), critical=True)
+    if extended_key_usage is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(extended_key_usage), critical=False)
     if issuer is not None:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key()),  # type: ignore[arg-type]
@@ -240,8 +247,14 @@ class DemoPKI:
         days: int = 730,
         not_before: datetime | None = None,
         key_usage: frozenset[str] = DOC_SIGNING_USAGE,
+        ca: bool = False,
+        extended_key_usage: list[x509.ObjectIdentifier] | None = None,
     ) -> IssuedCert:
-        """Issue a document-signing certificate for agency ``code``."""
+        """Issue a document-signing certificate for agency ``code``.
+
+        ``ca`` and ``extended_key_usage`` make the wrong kinds of certificate
+        the verifier must refuse (a CA as signer, a TLS server certificate).
+        """
         try:
             check_agency_code(code)
         except ValueError as exc:
@@ -256,6 +269,8 @@ class DemoPKI:
             days=days,
             not_before=not_before,
             key_usage=key_usage,
+            ca=ca,
+            extended_key_usage=extended_key_usage,
         )
 
     def _leaf(
@@ -267,6 +282,8 @@ class DemoPKI:
         not_before: datetime | None,
         lifetime: timedelta,
         key_usage: frozenset[str] = DOC_SIGNING_USAGE,
+        ca: bool = False,
+        extended_key_usage: list[x509.ObjectIdentifier] | None = None,
     ) -> tuple[x509.Certificate, x509.Certificate]:
         """A document-signing certificate for ``code`` and the issuing CA that signed it."""
         self._require()
@@ -279,11 +296,12 @@ class DemoPKI:
             key=key,
             issuer=inter,
             issuer_key=inter_key,
-            ca=False,
+            ca=ca,
             not_before=start,
             not_after=start + lifetime,
             key_usage=key_usage,
             crl_url=f"{base.rstrip('/')}/issuing-ca.crl" if base else None,
+            extended_key_usage=extended_key_usage,
         )
         return cert, inter
 
@@ -299,6 +317,8 @@ class DemoPKI:
         curve: str = "P-256",
         not_before: datetime | None = None,
         key_usage: frozenset[str] = DOC_SIGNING_USAGE,
+        ca: bool = False,
+        extended_key_usage: list[x509.ObjectIdentifier] | None = None,
     ) -> IssuedCert:
         key = generate_key(key_type, rsa_bits=rsa_bits, curve=curve)
         cert, inter = self._leaf(
@@ -308,6 +328,8 @@ class DemoPKI:
             not_before=not_before,
             lifetime=timedelta(days=days),
             key_usage=key_usage,
+            ca=ca,
+            extended_key_usage=extended_key_usage,
         )
         dest.cert.parent.mkdir(parents=True, exist_ok=True)
         self._write(dest.cert, certs_to_pem([cert]))

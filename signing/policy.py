@@ -1,7 +1,8 @@
 """Document-signing certificate policy: leaf checks and cached path validation.
 
 cryptography's ``x509.verification`` builds and checks the path; it does not
-check the leaf key size, revocation, or our keyUsage rule, so those live here.
+check the leaf key size, revocation, or what the leaf is for (keyUsage,
+extendedKeyUsage, not a CA), so those live here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import verification as xv
+from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from schemas.reasons import Reason
 from signing.certs import ParsedCert, as_parsed
@@ -23,6 +25,19 @@ ALLOWED_CURVES = (ec.SECP256R1, ec.SECP384R1)
 MIN_RSA_BITS = 2048
 #: Deepest path accepted (leaf + intermediates + anchor).
 MAX_CHAIN_DEPTH = 6
+#: extendedKeyUsage purposes that allow signing documents; a leaf whose EKU
+#: lists none of them is refused (``key_usage``), a leaf without EKU is fine.
+#: Why each is here: docs/signing.md, "Extended key usage".
+DOCUMENT_SIGNING_EKUS = frozenset(
+    {
+        ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
+        ObjectIdentifier("1.3.6.1.5.5.7.3.36"),  # id-kp-documentSigning (RFC 9336)
+        ObjectIdentifier("1.3.6.1.4.1.311.10.3.12"),  # Microsoft document signing
+        ObjectIdentifier("1.2.840.113583.1.1.5"),  # Adobe authentic documents (PDF signing)
+        ExtendedKeyUsageOID.EMAIL_PROTECTION,  # S/MIME signing certificates sign documents too
+        ExtendedKeyUsageOID.CLIENT_AUTH,  # token certificates: signing and portal login
+    }
+)
 
 
 def check_leaf_key(cert: x509.Certificate) -> list[SignatureCheckError]:
@@ -39,8 +54,56 @@ def check_leaf_key(cert: x509.Certificate) -> list[SignatureCheckError]:
     return [SignatureCheckError(Reason.WEAK_KEY, f"key type {type(key).__name__} not allowed")]
 
 
+_EKU_NAMES = {
+    ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
+    ExtendedKeyUsageOID.CODE_SIGNING: "codeSigning",
+    ExtendedKeyUsageOID.TIME_STAMPING: "timeStamping",
+    ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning",
+}
+
+
 def check_key_usage(cert: x509.Certificate) -> list[SignatureCheckError]:
-    """keyUsage must be present with digitalSignature and nonRepudiation (contentCommitment)."""
+    """Is ``cert`` a document-signing certificate? Every finding is ``key_usage``.
+
+    Not a CA (a CA key signs certificates and CRLs; a document it signs would
+    carry the authority of everything it issued), keyUsage present with
+    digitalSignature and nonRepudiation (contentCommitment), and an
+    extendedKeyUsage, when present, that allows document signing.
+    """
+    return [*_check_not_ca(cert), *_check_key_usage_bits(cert), *_check_extended_usage(cert)]
+
+
+def _check_not_ca(cert: x509.Certificate) -> list[SignatureCheckError]:
+    try:
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return []
+    if bc.ca:
+        return [
+            SignatureCheckError(
+                Reason.KEY_USAGE, "the signer certificate is a CA certificate (cA TRUE)"
+            )
+        ]
+    return []
+
+
+def _check_extended_usage(cert: x509.Certificate) -> list[SignatureCheckError]:
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return []
+    if DOCUMENT_SIGNING_EKUS.isdisjoint(eku):
+        names = ", ".join(_EKU_NAMES.get(o, o.dotted_string) for o in eku)
+        return [
+            SignatureCheckError(
+                Reason.KEY_USAGE,
+                f"extendedKeyUsage ({names or 'empty'}) does not allow document signing",
+            )
+        ]
+    return []
+
+
+def _check_key_usage_bits(cert: x509.Certificate) -> list[SignatureCheckError]:
     try:
         ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
@@ -129,9 +192,9 @@ class ChainValidator:
 
     def __init__(self, anchors: list[x509.Certificate], *, max_entries: int = 10_000) -> None:
         self._store = xv.Store(anchors)
-        # Document-signing leaves carry no SAN and no clientAuth EKU: the web-PKI
+        # Document-signing leaves carry no SAN and often no EKU: the web-PKI
         # end-entity policy would refuse them, so the leaf policy permits all and
-        # our own checks (key usage, key size) run separately.
+        # our own checks (check_key_usage, check_leaf_key) run separately.
         self._ca_policy = xv.ExtensionPolicy.webpki_defaults_ca()
         self._ee_policy = xv.ExtensionPolicy.permit_all()
         self._cache: dict[tuple[str, ...], _CachedChain] = {}

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from schemas.header import (
     Classification,
@@ -39,6 +40,9 @@ FUTURE = "000.00.22.H49"
 WEAK_RSA = "000.00.23.H49"  # RSA-1024
 BAD_KU = "000.00.24.H49"  # keyEncipherment only
 REVOKED = "000.00.25.H49"
+CA_SIGNER = "000.00.26.H49"  # a CA certificate (cA TRUE) with the document-signing key usages
+SERVER_AUTH = "000.00.27.H49"  # extendedKeyUsage serverAuth only: a TLS server certificate
+EMAIL_CLIENT = "000.00.28.H49"  # extendedKeyUsage clientAuth + emailProtection, as tokens carry
 RECIPIENT = "000.00.00.H49"
 ATTACHMENT = b"%PDF-1.4\n% signing tests\n" + bytes(range(256)) * 4
 
@@ -69,6 +73,18 @@ def pkis(tmp_path_factory: pytest.TempPathFactory) -> Pkis:
     main.issue(BAD_KU, "Sai mục đích", key_usage=frozenset({"key_encipherment"}))
     main.issue(REVOKED, "Bị thu hồi", not_before=month_ago)
     main.revoke(REVOKED, at=now - timedelta(days=1))
+    main.issue(
+        CA_SIGNER,
+        "Là một CA",
+        ca=True,
+        key_usage=frozenset({"digital_signature", "content_commitment", "key_cert_sign"}),
+    )
+    main.issue(SERVER_AUTH, "Máy chủ web", extended_key_usage=[ExtendedKeyUsageOID.SERVER_AUTH])
+    main.issue(
+        EMAIL_CLIENT,
+        "Sở Xây dựng",
+        extended_key_usage=[ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION],
+    )
     other = DemoPKI.init(base / "other")
     other.issue(SENDER, "Kẻ mạo danh")
     return Pkis(main, other)

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID as EKU
 
 from schemas.reasons import Reason
 from signing.certs import ParsedCert, as_parsed
 from signing.errors import SignatureCheckError
-from signing.keys import load_cert_chain
-from signing.pki import DemoPKI
-from signing.policy import ChainValidator, check_validity, leaf_problems
-from tests.signing.conftest import BAD_KU, P384, RSA_AGENCY, SENDER, WEAK_RSA
+from signing.keys import generate_key, load_cert_chain
+from signing.pki import DOC_SIGNING_USAGE, DemoPKI, agency_name, make_certificate
+from signing.policy import ChainValidator, check_key_usage, check_validity, leaf_problems
+from tests.signing.conftest import (
+    BAD_KU,
+    CA_SIGNER,
+    EMAIL_CLIENT,
+    P384,
+    RSA_AGENCY,
+    SENDER,
+    SERVER_AUTH,
+    WEAK_RSA,
+)
 
 
 def _leaf_and_chain(pki: DemoPKI, code: str) -> tuple[ParsedCert, list[ParsedCert]]:
@@ -72,6 +83,9 @@ def test_clock_skew(spki: DemoPKI) -> None:
         (P384, []),
         (WEAK_RSA, [Reason.WEAK_KEY]),
         (BAD_KU, [Reason.KEY_USAGE]),
+        (CA_SIGNER, [Reason.KEY_USAGE]),
+        (SERVER_AUTH, [Reason.KEY_USAGE]),
+        (EMAIL_CLIENT, []),
     ],
 )
 def test_leaf_problems(spki: DemoPKI, code: str, reasons: list[Reason]) -> None:
@@ -79,3 +93,70 @@ def test_leaf_problems(spki: DemoPKI, code: str, reasons: list[Reason]) -> None:
     found = leaf_problems(leaf)
     assert [p.reason for p in found] == reasons
     assert leaf_problems(leaf) is found
+
+
+def _leaf_with(
+    *, ca: bool = False, eku: list[x509.ObjectIdentifier] | None = None
+) -> x509.Certificate:
+    """A document-signing leaf (digitalSignature + nonRepudiation) made with cryptography."""
+    issuer_key = generate_key("ec")
+    now = datetime.now(UTC)
+    issuer = make_certificate(
+        subject=agency_name("000.00.90.H49", "CA"),
+        key=issuer_key,
+        issuer=None,
+        issuer_key=issuer_key,
+        ca=True,
+        not_before=now,
+        not_after=now + timedelta(days=1),
+    )
+    usage = DOC_SIGNING_USAGE | ({"key_cert_sign"} if ca else set())
+    return make_certificate(
+        subject=agency_name(SENDER, "Sở Nội vụ"),
+        key=generate_key("ec"),
+        issuer=issuer,
+        issuer_key=issuer_key,
+        ca=ca,
+        not_before=now,
+        not_after=now + timedelta(days=1),
+        key_usage=frozenset(usage),
+        extended_key_usage=eku,
+    )
+
+
+DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+MS_DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12")
+ADOBE_AUTHENTIC_DOCUMENTS = x509.ObjectIdentifier("1.2.840.113583.1.1.5")
+
+
+@pytest.mark.parametrize(
+    ("eku", "refused"),
+    [
+        (None, False),  # no EKU: the usual document-signing certificate
+        ([DOCUMENT_SIGNING], False),
+        ([MS_DOCUMENT_SIGNING], False),
+        ([ADOBE_AUTHENTIC_DOCUMENTS], False),
+        ([EKU.EMAIL_PROTECTION], False),
+        ([EKU.CLIENT_AUTH], False),
+        ([EKU.CLIENT_AUTH, EKU.EMAIL_PROTECTION], False),
+        ([EKU.ANY_EXTENDED_KEY_USAGE], False),
+        ([EKU.SERVER_AUTH, EKU.EMAIL_PROTECTION], False),  # one allowed purpose is enough
+        ([EKU.SERVER_AUTH], True),
+        ([EKU.CODE_SIGNING], True),
+        ([EKU.TIME_STAMPING], True),
+        ([EKU.OCSP_SIGNING], True),
+        ([x509.ObjectIdentifier("1.2.3.4")], True),
+    ],
+)
+def test_extended_key_usage(eku: list[x509.ObjectIdentifier] | None, refused: bool) -> None:
+    problems = check_key_usage(_leaf_with(eku=eku))
+    assert [p.reason for p in problems] == ([Reason.KEY_USAGE] if refused else [])
+    if refused:
+        assert "does not allow document signing" in problems[0].message
+
+
+def test_a_ca_certificate_never_signs_documents() -> None:
+    problems = check_key_usage(_leaf_with(ca=True))
+    assert [p.reason for p in problems] == [Reason.KEY_USAGE]
+    assert "CA certificate" in problems[0].message
+    assert check_key_usage(_leaf_with(ca=False)) == []

@@ -19,13 +19,16 @@ from signing.verifier import PROFILE_BUG, Verifier
 from tests.signing.conftest import (
     ATTACHMENT,
     BAD_KU,
+    CA_SIGNER,
     COSIGNER,
+    EMAIL_CLIENT,
     EXPIRED,
     FUTURE,
     P384,
     REVOKED,
     RSA_AGENCY,
     SENDER,
+    SERVER_AUTH,
     WEAK_RSA,
     MakePackage,
     Pkis,
@@ -45,7 +48,7 @@ def _edit(raw: bytes, fn: object) -> bytes:
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-@pytest.mark.parametrize("code", [SENDER, RSA_AGENCY, P384])
+@pytest.mark.parametrize("code", [SENDER, RSA_AGENCY, P384, EMAIL_CLIENT])
 def test_valid_package_report(
     make_package: MakePackage, sverifier: Verifier, spki: DemoPKI, profile: str, code: str
 ) -> None:
@@ -75,6 +78,8 @@ def test_valid_package_report(
         (WEAK_RSA, Reason.WEAK_KEY),
         (BAD_KU, Reason.KEY_USAGE),
         (REVOKED, Reason.CERT_REVOKED),
+        (CA_SIGNER, Reason.KEY_USAGE),
+        (SERVER_AUTH, Reason.KEY_USAGE),
     ],
 )
 def test_certificate_defects(

@@ -80,6 +80,29 @@ basicConstraints = critical, CA:false
 keyUsage = critical, keyEncipherment
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+[ v3_leaf_ca ]
+basicConstraints = critical, CA:true
+keyUsage = critical, digitalSignature, nonRepudiation, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ v3_leaf_serverauth ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature, nonRepudiation
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ v3_leaf_docsign ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature, nonRepudiation
+extendedKeyUsage = 1.3.6.1.5.5.7.3.36
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ v3_leaf_token ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature, nonRepudiation
+extendedKeyUsage = clientAuth, emailProtection
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
 [ crl_ext ]
 authorityKeyIdentifier = keyid:always
 EOF
@@ -163,6 +186,10 @@ issue inter expired p256  "$(subj "$A" "Sở Nội vụ")" v3_leaf 2024010100000
 issue inter future p256   "$(subj "$A" "Sở Nội vụ")" v3_leaf 20300101000000Z 20350101000000Z
 issue inter revoked p256  "$(subj "$A" "Sở Nội vụ")" v3_leaf "$LEAF_FROM" "$LEAF_TO"
 issue inter badku p256    "$(subj "$A" "Sở Nội vụ")" v3_leaf_badku "$LEAF_FROM" "$LEAF_TO"
+issue root  casigner p256 "$(subj "$A" "Sở Nội vụ")" v3_leaf_ca "$LEAF_FROM" "$LEAF_TO"
+issue inter serverauth p256 "$(subj "$A" "Sở Nội vụ")" v3_leaf_serverauth "$LEAF_FROM" "$LEAF_TO"
+issue inter docsign p256  "$(subj "$A" "Sở Nội vụ")" v3_leaf_docsign "$LEAF_FROM" "$LEAF_TO"
+issue inter token p256    "$(subj "$A" "Sở Nội vụ")" v3_leaf_token "$LEAF_FROM" "$LEAF_TO"
 issue inter rsa1024 rsa1024 "$(subj "$A" "Sở Nội vụ")" v3_leaf "$LEAF_FROM" "$LEAF_TO"
 issue inter noorg p256    "/C=VN/O=Sở Nội vụ/CN=Sở Nội vụ" v3_leaf "$LEAF_FROM" "$LEAF_TO"
 issue inter2 underrev p256 "$(subj "$A" "Sở Nội vụ")" v3_leaf "$LEAF_FROM" "$LEAF_TO"
@@ -292,6 +319,14 @@ one_signer untrusted_root "chain ends in a root that is not a trust anchor" reje
 one_signer wrong_key_usage "keyUsage keyEncipherment only" rejected '["key_usage"]' \
   badku "" "" "" "" null "${CF[@]}"
 one_signer rsa1024 "RSA-1024 leaf" rejected '["weak_key"]' rsa1024 "" "" "" "" null "${CF[@]}"
+one_signer ca_signer "a CA certificate (CA:true, with digitalSignature and nonRepudiation) signs" \
+  rejected '["key_usage"]' casigner "" "" "" "" null
+one_signer eku_server_auth "extendedKeyUsage serverAuth only (a TLS server certificate)" \
+  rejected '["key_usage"]' serverauth "" "" "" "" null "${CF[@]}"
+one_signer valid_eku_document_signing "extendedKeyUsage id-kp-documentSigning (RFC 9336)" ok \
+  "$OK" docsign "" "" "" "" "$(sig_ok ecdsa-sha256 true)" "${CF[@]}"
+one_signer valid_eku_client_email "extendedKeyUsage clientAuth and emailProtection" ok "$OK" \
+  token "" "" "" "" "$(sig_ok ecdsa-sha256 true)" "${CF[@]}"
 one_signer sha1_digest "digest algorithm SHA-1 (-md sha1 after -md sha256)" rejected \
   '["weak_algorithm"]' rsa "" "" "" "" null -md sha1 "${CF[@]}"
 one_signer wrong_sender "signed by $A, header says from $B" rejected '["sender_mismatch"]' \
@@ -362,6 +397,27 @@ package "$HERE/cases/cosigned_without_sender.json" "$WORK/co.h" "$WORK/att.pdf" 
   "cms:$WORK/co-b.sig"
 case_entry cosigned_without_sender "only another agency signed" rejected \
   '["sender_mismatch"]' crl root.pem '[{"valid": true}]'
+
+# Hostile headers, validly signed: refused before any signature is looked at.
+# hostile NAME DESCRIPTION SED-EXPRESSION (applied to a valid header before signing)
+hostile() {
+  header "$WORK/$1.src" "$(mid)" "$A"
+  sed "$3" "$WORK/$1.src" > "$WORK/$1.h"
+  cmp -s "$WORK/$1.src" "$WORK/$1.h" && { echo "hostile $1: sed changed nothing" >&2; exit 1; }
+  sign "$WORK/$1.h" ec "$WORK/$1.sig" "${CF[@]}"
+  package "$HERE/cases/$1.json" "$WORK/$1.h" "$WORK/att.pdf" "cms:$WORK/$1.sig"
+  case_entry "$1" "$2" rejected '["malformed"]' crl root.pem null
+}
+hostile malformed_sent_at_year_1 "sent_at 0001-01-01T00:00:00+01:00 (year 0 in UTC)" \
+  "s/\"sent_at\":\"[^\"]*\"/\"sent_at\":\"0001-01-01T00:00:00+01:00\"/"
+hostile malformed_sent_at_year_9999 "sent_at 9999-12-31T23:58:00Z (sent_at + clock skew overflows)" \
+  "s/\"sent_at\":\"[^\"]*\"/\"sent_at\":\"9999-12-31T23:58:00Z\"/"
+hostile malformed_duplicate_classification "classification secret, then public (duplicate member)" \
+  's/"classification":"public"/"classification":"secret","classification":"public"/'
+hostile malformed_priority_true "priority true (a boolean is not the integer 1)" \
+  's/"classification"/"priority":true,"classification"/'
+hostile malformed_arabic_indic_sender "from in Arabic-Indic digits" \
+  's/"from":"000.00.14.H49"/"from":"٠٠٠.٠٠.١٤.H٤٩"/'
 
 # Unreadable packages.
 printf 'this is not JSON' > "$HERE/cases/malformed_not_json.json"
