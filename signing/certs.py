@@ -94,7 +94,10 @@ def parse_der(der: bytes) -> ParsedCert:
     Identity fields are read eagerly so a certificate whose names cannot be
     rendered fails here, at decode time, rather than halfway through a report.
     """
-    cert = x509.load_der_x509_certificate(der)
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except x509.InvalidVersion as exc:  # not a ValueError, unlike every other DER problem
+        raise ValueError(f"unsupported certificate version: {exc}") from None
     info = CertInfo(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),

@@ -12,13 +12,22 @@ from joserfc import jws as joserfc_jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
-from schemas.package import b64url_decode, b64url_encode
+from schemas.package import SignatureEntry, b64url_decode, b64url_encode
 from schemas.reasons import Reason
 from signing.errors import SignatureCheckError, SignerError
 from signing.keys import load_cert_chain, load_private_key
 from signing.pki import DemoPKI
 from signing.profiles import jws
-from tests.signing.conftest import P384, RSA_AGENCY, SENDER, header_for
+from signing.signer import build_package
+from signing.verifier import Verifier
+from tests.signing.conftest import (
+    ATTACHMENT,
+    P384,
+    RSA_AGENCY,
+    SENDER,
+    header_for,
+    signer_for,
+)
 
 PROFILE = jws.JwsProfile()
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -209,3 +218,38 @@ def test_this_module_verifies_what_joserfc_signs(spki: DemoPKI, code: str, alg: 
     assert result.problems == []
     assert result.algorithm == alg
     assert _reasons(f"{head}..{sig}", data + b" ") == [Reason.BAD_SIGNATURE]
+
+
+def test_x5c_certificate_of_unknown_version_is_undecodable(spki: DemoPKI) -> None:
+    """cryptography raises InvalidVersion (not a ValueError): it was a profile bug, not a reason."""
+    data = header_for(SENDER).to_json_bytes()
+    value = _sign(spki, SENDER, data)
+    der = base64.b64decode(json.loads(b64url_decode(value.split(".")[0]))["x5c"][0])
+    v3 = bytes.fromhex("a003020102")  # [0] EXPLICIT INTEGER 2: the version field of v3
+    assert v3 in der
+    bad = base64.b64encode(der.replace(v3, bytes.fromhex("a003020105"), 1)).decode()
+    with pytest.raises(SignatureCheckError, match="x5c certificate unreadable") as info:
+        PROFILE.verify(_with_protected(value, {"x5c": [bad]}), data)
+    assert info.value.reason is Reason.BAD_SIGNATURE
+
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def test_ecdsa_high_s_twin_verifies(spki: DemoPKI, sverifier: Verifier) -> None:
+    """ECDSA is malleable: (r, n - s) verifies like (r, s). Refusing high S would refuse about
+    half of what openssl and most signers make, so the twin is accepted; it is a different
+    package (package_sha256) carrying the same signed header (header_sha256, message_id),
+    which the router refuses as a duplicate by message_id (docs/signing.md, "Malleability").
+    """
+    raw = build_package(header_for(SENDER), {"a1": ATTACHMENT}, [signer_for(spki, SENDER)])
+    head, _, sig = raw.signatures[0].value.split(".")
+    rs = b64url_decode(sig)
+    r, s = rs[:32], int.from_bytes(rs[32:], "big")
+    twin_value = f"{head}..{b64url_encode(r + (P256_ORDER - s).to_bytes(32, 'big'))}"
+    assert twin_value != raw.signatures[0].value
+    twin = raw.model_copy(update={"signatures": [SignatureEntry(profile="jws", value=twin_value)]})
+    original, copy = sverifier.verify_bytes(raw.to_bytes()), sverifier.verify_bytes(twin.to_bytes())
+    assert original.ok and copy.ok, copy.to_json()
+    assert copy.package_sha256 != original.package_sha256
+    assert (copy.header_sha256, copy.message_id) == (original.header_sha256, original.message_id)
