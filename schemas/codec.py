@@ -161,7 +161,7 @@ class _Scan:
                 self.stack.append(None)
             elif char == 0x2C:  # ,
                 self.name_next = bool(self.stack) and self.stack[-1] is not None
-            elif self.stack:  # } or ]
+            elif char in b"}]" and self.stack:
                 self.stack.pop()
                 self.name_next = False
 
