@@ -33,6 +33,7 @@ _PG_LOCK = 0x65646F63
 #: Largest sequence number or tree size a query may name (``seq`` is a signed 64-bit column);
 #: a larger one would make the database driver raise instead of finding nothing.
 MAX_SEQ = 2**63 - 1
+_SEQ_DIGITS = len(str(MAX_SEQ))
 
 
 def utc_text(dt: datetime) -> str:
@@ -125,9 +126,12 @@ def parse_entry_key(key: str) -> int | str:
     """An entry key as typed by a user: ASCII digits are a ``seq``, anything else an id.
 
     ``str.isdigit`` alone also admits ``"²"`` or Arabic-Indic digits, which ``int`` then
-    refuses or reads as another number; only ``0``–``9`` make a sequence number here.
+    refuses or reads as another number; only ``0``–``9`` make a sequence number here, and
+    at most 19 of them (``int`` refuses thousands of digits; no ``seq`` has 20).
     """
-    return int(key) if key.isascii() and key.isdigit() else key
+    if key.isascii() and key.isdigit() and len(key) <= _SEQ_DIGITS:
+        return int(key)
+    return key
 
 
 def _matchable(value: str) -> bool:
