@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from hub.api import audit, coverage, gateway, lifecycle, ops
 from hub.health import ServiceStates
@@ -51,5 +55,28 @@ def create_app(settings: Settings, services: ServiceStates | None = None) -> Fas
 
     # /healthz, /readyz (broker and database), /metrics, /asyncapi.json, the console.
     ops.install(app, settings)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
 
     return app
+
+
+def _json_safe(value: object) -> object:
+    """``value`` with every NaN or infinity replaced by its text (JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 answer, but one that can always be written.
+
+    The default echoes each offending input; a JSON body such as ``{"up_to": NaN}``
+    (Python's parser accepts it) made that echo unserialisable, and the 422 a 500.
+    """
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    body = {"detail": _json_safe(jsonable_encoder(errors))}
+    return JSONResponse(body, status.HTTP_422_UNPROCESSABLE_CONTENT)

@@ -13,9 +13,18 @@ from pydantic import BaseModel
 from hub.api.auth import require_role
 from hub.errors import StoreError
 from hub.store import log as logstore
-from hub.store.log import SignatureLog
+from hub.store.log import MAX_SEQ, SignatureLog, parse_entry_key
+from schemas.agency import AGENCY_CODE_RE
+from schemas.bounds import BoundedDatetime
 from schemas.log import LogEntry
 from signing.merkle import leaf_hash
+
+#: A reason code (``schemas.reasons``): lower-case letters, digits and ``_``.
+REASON_PATTERN = r"^[a-z][a-z0-9_]*$"
+#: A document code: printable text, no control characters (PostgreSQL refuses NUL).
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+#: A certificate serial number in hex.
+SERIAL_PATTERN = r"^[0-9A-Fa-f]+$"
 
 router = APIRouter(
     prefix="/api/v1/audit", tags=["audit"], dependencies=[Depends(require_role("auditor"))]
@@ -104,27 +113,61 @@ def _summary(e: LogEntry) -> EntrySummary:
 
 
 def _decode_cursor(cursor: str | None) -> int:
+    """The ``seq`` a ``next_cursor`` names; 400 for anything this API did not hand out."""
     if not cursor:
         return -1
     try:
-        return int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+        text = base64.urlsafe_b64decode(cursor.encode() + b"==").decode("ascii")
     except (ValueError, binascii.Error):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "invalid cursor") from None
+        text = ""
+    # Only what ``next_cursor`` encodes: ASCII digits of a seq (int() would also take
+    # "-5", " 7", "1_0", other scripts' digits, and raise on thousands of digits).
+    seq = parse_entry_key(text)
+    if not isinstance(seq, int) or seq > MAX_SEQ:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "invalid cursor")
+    return seq
 
 
 @router.get("/entries", response_model=EntryPage, summary="Query the signature log")
 async def query_entries(
     request: Request,
-    agency: Annotated[str | None, Query(description="agency code")] = None,
+    agency: Annotated[
+        str | None, Query(pattern=AGENCY_CODE_RE.pattern, description="agency code")
+    ] = None,
     role: Annotated[Literal["sender", "recipient", "any"], Query()] = "any",
-    since: Annotated[datetime | None, Query(description="verified at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="verified before (ISO 8601)")] = None,
+    since: Annotated[
+        BoundedDatetime | None,
+        Query(description="verified at or after (ISO 8601 with offset, years 2000-2199)"),
+    ] = None,
+    until: Annotated[
+        BoundedDatetime | None,
+        Query(description="verified before (ISO 8601 with offset, years 2000-2199)"),
+    ] = None,
     verdict: Annotated[Literal["ok", "rejected"] | None, Query()] = None,
-    reason: Annotated[str | None, Query(description="a reason code, e.g. bad_signature")] = None,
-    doc_code: Annotated[str | None, Query(description="number/notation, e.g. 166/QĐ-UBND")] = None,
-    signer_serial: Annotated[str | None, Query(description="certificate serial, hex")] = None,
+    reason: Annotated[
+        str | None,
+        Query(
+            pattern=REASON_PATTERN,
+            max_length=64,
+            description="one reason code, matched exactly, e.g. bad_signature",
+        ),
+    ] = None,
+    doc_code: Annotated[
+        str | None,
+        Query(
+            pattern=PRINTABLE_PATTERN,
+            max_length=128,
+            description="number/notation, e.g. 166/QĐ-UBND",
+        ),
+    ] = None,
+    signer_serial: Annotated[
+        str | None,
+        Query(pattern=SERIAL_PATTERN, max_length=128, description="certificate serial, hex"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="next_cursor of the previous page")
+    ] = None,
 ) -> EntryPage:
     """Entries matching every filter given, oldest first, a page at a time."""
     q = logstore.Query(
@@ -139,7 +182,10 @@ async def query_entries(
         after_seq=_decode_cursor(cursor),
         limit=limit + 1,
     )
-    found = await _log(request).query(q)
+    try:
+        found = await _log(request).query(q)
+    except StoreError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.diagnostics()) from None
     page, more = found[:limit], len(found) > limit
     next_cursor = (
         base64.urlsafe_b64encode(str(page[-1].seq).encode()).decode().rstrip("=") if more else None
@@ -151,7 +197,7 @@ async def query_entries(
 async def get_entry(request: Request, key: str) -> EntryWithProof:
     """By sequence number or message id; the proof is against the latest checkpoint."""
     log = _log(request)
-    entry = await log.entry(int(key) if key.isdigit() else key)
+    entry = await log.entry(parse_entry_key(key))
     if entry is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no log entry {key}")
     cp = await log.latest_checkpoint()
@@ -186,8 +232,8 @@ async def latest_checkpoint(request: Request) -> CheckpointOut:
 @router.get("/consistency", response_model=ConsistencyProof, summary="Consistency proof")
 async def consistency(
     request: Request,
-    first: Annotated[int, Query(ge=1, description="older tree size")],
-    second: Annotated[int, Query(ge=1, description="newer tree size")],
+    first: Annotated[int, Query(ge=1, le=MAX_SEQ, description="older tree size")],
+    second: Annotated[int, Query(ge=1, le=MAX_SEQ, description="newer tree size")],
 ) -> ConsistencyProof:
     """Proof that the log at ``first`` entries is a prefix of the log at ``second``."""
     try:

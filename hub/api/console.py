@@ -28,11 +28,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.api.auth import console_session
-from hub.api.ops import do_reprocess
+from hub.api.ops import OffsetParam, PartitionParam, do_reprocess
 from hub.console import i18n, views
 from hub.console.monitor import Monitor
 from hub.console.rejected import RejectedNotFoundError, RejectedQueue
 from hub.console.session import COOKIE, CSRF_FIELD, LANG_COOKIE, Session, SessionCodec
+from hub.console.stats import OTHER_AGENCIES
 from hub.errors import BrokerUnavailableError
 from hub.store.tokens import TokenInfo, authenticate
 
@@ -90,7 +91,11 @@ def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin") or request.headers.get("referer")
     if not origin:
         return True  # non-browser clients; SameSite=Strict and the CSRF token still apply
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # e.g. "http://[" (an unclosed IPv6 address) is no origin of ours
+        return False
+    return netloc == request.headers.get("host", "")
 
 
 async def _form_user(request: Request) -> tuple[ConsoleUser, dict[str, str]]:
@@ -256,13 +261,14 @@ async def dashboard(request: Request) -> HTMLResponse:
     """Live flow, verdicts over time, reasons, health and lag."""
     user = await _user(request)
     snapshot = _monitor(request).snapshot()
+    other = {OTHER_AGENCIES: i18n.translator(_lang(request))("dash.other_agencies")}
     return _render(
         request,
         "dashboard.html",
         user,
         {
             "snap": snapshot,
-            "names": await views.names(request.app),
+            "names": await views.names(request.app) | other,
             "reason_names": {code: i18n.reason_text(_lang(request), code) for code in i18n.REASONS},
         },
     )
@@ -320,7 +326,9 @@ async def rejected_page(
 
 
 @router.get("/rejected/{partition}/{offset}")
-async def rejected_detail(request: Request, partition: int, offset: int) -> HTMLResponse:
+async def rejected_detail(
+    request: Request, partition: PartitionParam, offset: OffsetParam
+) -> HTMLResponse:
     """One refused package: reasons, the original header as signed, signatures."""
     user = await _user(request)
     queue: RejectedQueue = request.app.state.rejected
@@ -340,7 +348,7 @@ async def rejected_detail(request: Request, partition: int, offset: int) -> HTML
 
 
 @router.post("/rejected/{partition}/{offset}/reprocess")
-async def reprocess(request: Request, partition: int, offset: int) -> Response:
+async def reprocess(request: Request, partition: PartitionParam, offset: OffsetParam) -> Response:
     """Operators: submit the original bytes again (CSRF-checked form)."""
     user, _ = await _form_user(request)
     if not user.session.is_operator:

@@ -40,6 +40,8 @@ __all__ = ["GatewayKafka", "router"]
 
 #: Most inbox entries one list request returns.
 MAX_LIST = 200
+#: Largest Kafka offset (a signed 64-bit field on the wire); a larger one names no message.
+MAX_OFFSET = 2**63 - 1
 _AGENCY_ROLE = "agency:"
 
 
@@ -93,7 +95,7 @@ class InboxPage(BaseModel):
 class AckRequest(BaseModel):
     """Acknowledge every message up to and including ``up_to``."""
 
-    up_to: int = Field(ge=0, description="offset of the last message handled")
+    up_to: int = Field(ge=0, le=MAX_OFFSET, description="offset of the last message handled")
 
 
 class AckResult(BaseModel):
@@ -266,7 +268,11 @@ async def list_inbox(
     limit: Annotated[int, Query(ge=1, le=MAX_LIST, description="most messages listed")] = 50,
     after: Annotated[
         int | None,
-        Query(ge=0, description="list after this offset instead of the acknowledged position"),
+        Query(
+            ge=0,
+            le=MAX_OFFSET,
+            description="list after this offset instead of the acknowledged position",
+        ),
     ] = None,
 ) -> Any:
     """The agency's inbox from its acknowledged position (like getReceivedEdocList)."""
@@ -302,7 +308,7 @@ async def list_inbox(
 async def fetch_message(
     request: Request,
     agency: Agency,
-    offset: Annotated[int, Path(ge=0, description="offset from the inbox list")],
+    offset: Annotated[int, Path(ge=0, le=MAX_OFFSET, description="offset from the inbox list")],
 ) -> Response:
     """The package bytes at ``offset`` of the agency's inbox (like getEdoc)."""
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -11,8 +13,24 @@ from pydantic import BaseModel
 from hub.api.auth import current_token, require_role
 from hub.lifecycle import TrackedStatus, document_statuses, overdue
 from hub.store.tokens import TokenInfo
+from schemas.agency import AGENCY_CODE_RE
 
 router = APIRouter(prefix="/api/v1", tags=["lifecycle"])
+
+#: Longest overdue threshold: ten years. ``now - hours`` must stay a date; a document
+#: waiting longer than this is long past any deadline anyway.
+MAX_OVERDUE_HOURS = 10 * 366 * 24.0
+
+
+def check_overdue_hours(hours: float) -> float:
+    """``hours`` if it is a usable overdue threshold (0 lists every unhandled delivery).
+
+    ``ValueError`` otherwise, naming the range: ``now - timedelta(hours=...)`` overflows
+    for huge values and fails on ``nan``.
+    """
+    if not (math.isfinite(hours) and 0 <= hours <= MAX_OVERDUE_HOURS):
+        raise ValueError(f"hours must be from 0 to {MAX_OVERDUE_HOURS:g}, not {hours}")
+    return hours
 
 
 class StatusRow(BaseModel):
@@ -41,8 +59,18 @@ def _out(rows: list[TrackedStatus]) -> list[StatusRow]:
 )
 async def list_overdue(
     request: Request,
-    agency: Annotated[str | None, Query(description="as sender or recipient")] = None,
-    hours: Annotated[float | None, Query(gt=0, description="default EDOC_OVERDUE_HOURS")] = None,
+    agency: Annotated[
+        str | None, Query(pattern=AGENCY_CODE_RE.pattern, description="as sender or recipient")
+    ] = None,
+    hours: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=MAX_OVERDUE_HOURS,
+            allow_inf_nan=False,
+            description="default EDOC_OVERDUE_HOURS",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[StatusRow]:
     """Deliveries older than ``hours`` without status 03 or later, oldest first."""
@@ -63,10 +91,10 @@ async def list_overdue(
     summary="A document's latest status with each recipient",
 )
 async def get_document_status(
-    request: Request, message_id: str, token: Annotated[TokenInfo, Depends(current_token)]
+    request: Request, message_id: uuid.UUID, token: Annotated[TokenInfo, Depends(current_token)]
 ) -> list[StatusRow]:
     """Operators and auditors see any document; an agency only those it sent or received."""
-    rows = await document_statuses(request.app.state.engine, message_id)
+    rows = await document_statuses(request.app.state.engine, str(message_id))
     if token.role.startswith("agency:"):
         code = token.role.removeprefix("agency:")
         rows = [r for r in rows if code in (r.sender, r.recipient)]

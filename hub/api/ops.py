@@ -43,6 +43,9 @@ log = logging.getLogger("hub.api.actions")
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 router = APIRouter(tags=["ops"])
+#: A partition and an offset of ``edoc.rejected``: Kafka's 32- and 64-bit fields.
+PartitionParam = Annotated[int, Path(ge=0, le=2**31 - 1)]
+OffsetParam = Annotated[int, Path(ge=0, le=2**63 - 1)]
 
 
 # -- state owned by one app ------------------------------------------------------------------
@@ -168,8 +171,8 @@ async def rejected(request: Request, limit: int = 50) -> list[dict[str, Any]]:
 )
 async def reprocess(
     request: Request,
-    partition: Annotated[int, Path(ge=0)],
-    offset: Annotated[int, Path(ge=0)],
+    partition: PartitionParam,
+    offset: OffsetParam,
     actor: Annotated[TokenInfo, Depends(require_role("operator"))],
 ) -> dict[str, Any]:
     """The original bytes go to ``edoc.submit`` again; who asked is kept on ``edoc.operations``."""

@@ -87,7 +87,8 @@ class SessionCodec:
 
     def read(self, cookie: str | None, now: float | None = None) -> Session | None:
         """The session in ``cookie`` if its signature holds and it has not expired."""
-        if not cookie or cookie.count(".") != 1:
+        # base64url is ASCII: a cookie with anything else in it was not issued here
+        if not cookie or cookie.count(".") != 1 or not cookie.isascii():
             return None
         payload, mac = cookie.split(".")
         try:
@@ -115,5 +116,12 @@ class SessionCodec:
         return _b64(self._mac(_CSRF_CONTEXT, session.sid.encode()))
 
     def check_csrf(self, session: Session, value: str | None) -> bool:
-        """True when ``value`` is the CSRF token of ``session``."""
-        return bool(value) and hmac.compare_digest(str(value), self.csrf(session))
+        """True when ``value`` is the CSRF token of ``session``.
+
+        Compared as bytes: ``hmac.compare_digest`` raises ``TypeError`` on a ``str`` with
+        non-ASCII characters, and a forged form may carry any text.
+        """
+        if not value:
+            return False
+        given = str(value).encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(given, self.csrf(session).encode())

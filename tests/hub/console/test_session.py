@@ -50,3 +50,16 @@ def test_signing_out_ends_the_session_and_is_forgotten_after_expiry() -> None:
     later, _ = codec.issue(TOKEN, now=2000)
     codec.end(later, now=2000)
     assert session.sid not in codec._ended, "ended sessions are kept only until they expire"
+
+
+def test_csrf_and_cookies_of_any_text_are_refused_not_fatal() -> None:
+    codec = SessionCodec(b"k" * 32, 3600)
+    session, cookie = codec.issue(TOKEN, now=1000)
+    good = codec.csrf(session)
+    # hmac.compare_digest raises TypeError for a str with non-ASCII characters
+    for value in ("é", good[:-1] + "é", "\udcff", "😀" * 100, good + "\x00"):
+        assert codec.check_csrf(session, value) is False
+    assert codec.check_csrf(session, good)
+    payload, mac = cookie.split(".")
+    for forged in (f"{payload}.é", f"é.{mac}", f"{payload}\udcff.{mac}", "é.é"):
+        assert codec.read(forged, now=1000) is None
