@@ -92,30 +92,42 @@ class RejectedItem:
 
     @classmethod
     def from_record(cls, rec: ConsumerRecord) -> RejectedItem:
-        """Parse a record of ``edoc.rejected`` without trusting its contents."""
+        """Parse a record of ``edoc.rejected`` without trusting its contents.
+
+        The records are the packages the router refused, hostile ones included: any
+        JSON may be where a header field should be, and one record must never make
+        the whole queue unreadable. Fields the console shows are text or nothing.
+        """
         hdrs = {k: v.decode("utf-8", "replace") for k, v in (rec.headers or [])}
         raw: bytes = rec.value or b""
+        pkg: object = None
         header: dict[str, Any] | None = None
-        profiles: list[str] = []
-        with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+        # RecursionError: JSON nested deeper than the parser goes
+        unreadable = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
+        with contextlib.suppress(*unreadable):
             pkg = json.loads(raw)
-            profiles = [str(s.get("profile")) for s in pkg.get("signatures") or []]
-            decoded = json.loads(b64url_decode(pkg["header"]))
-            header = decoded if isinstance(decoded, dict) else None
-        doc = (header or {}).get("document") or {}
-        code = doc.get("code") or {}
-        number, notation = code.get("number"), code.get("notation")
+        envelope = _object(pkg)
+        with contextlib.suppress(*unreadable):
+            header = _object(json.loads(b64url_decode(envelope["header"]))) or None
+        sigs = envelope.get("signatures")
+        sig_list = sigs if isinstance(sigs, list) else []
+        profiles = [str(sig.get("profile")) for sig in sig_list if isinstance(sig, dict)]
+        fields = header or {}
+        doc = _object(fields.get("document"))
+        code = _object(doc.get("code"))
+        number, notation = _text(code.get("number")), _text(code.get("notation"))
         reasons = [r for r in hdrs.get(topics.H_REASONS, "").split(",") if r]
+        to = fields.get("to")
         return cls(
             partition=rec.partition,
             offset=rec.offset,
             at=datetime.fromtimestamp(rec.timestamp / 1000, UTC),
             reasons=reasons,
-            message_id=hdrs.get(topics.H_MESSAGE_ID) or (header or {}).get("message_id"),
-            kind=hdrs.get(topics.H_KIND) or (header or {}).get("kind"),
-            sender=hdrs.get(topics.H_FROM) or (header or {}).get("from"),
-            recipients=[str(c) for c in (header or {}).get("to") or []],
-            subject=doc.get("subject"),
+            message_id=hdrs.get(topics.H_MESSAGE_ID) or _text(fields.get("message_id")),
+            kind=hdrs.get(topics.H_KIND) or _text(fields.get("kind")),
+            sender=hdrs.get(topics.H_FROM) or _text(fields.get("from")),
+            recipients=[c for c in to if isinstance(c, str)] if isinstance(to, list) else [],
+            subject=_text(doc.get("subject")),
             doc_code=f"{number}/{notation}" if number and notation else None,
             package_sha256=hdrs.get(topics.H_PACKAGE_SHA256),
             size=len(raw),
@@ -123,6 +135,16 @@ class RejectedItem:
             profiles=profiles,
             raw=raw,
         )
+
+
+def _object(value: object) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: object) -> str | None:
+    """``value`` if it is a string, else None (a number, list or NaN is no text to show)."""
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import secrets
@@ -14,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 
 from hub import topics
 from hub.console.kafka_ops import topic_partitions
+from hub.console.stats import OTHER_AGENCIES
 from hub.directory import publish_agencies
 from hub.router_service import RouterService
 from hub.settings import Settings
@@ -203,3 +205,62 @@ async def test_an_operator_reprocesses_a_refused_package_after_the_directory_lea
         headers=hub.bearer("operator"),
     )
     assert missing.status_code == 404
+
+
+def stranger() -> str:
+    """A well-formed agency code that no directory lists."""
+    low, top = secrets.randbelow(1000), secrets.randbelow(100)
+    return f"{low:03d}.66.66.Z{top:02d}"
+
+
+def envelope(header: bytes) -> bytes:
+    """A package around ``header`` bytes (the router refuses it; edoc.rejected keeps it)."""
+    sig = {"profile": "jws", "value": "e30..AA"}
+    return json.dumps({"v": 1, "header": b64url_encode(header), "signatures": [sig]}).encode()
+
+
+async def test_hostile_refused_packages_leave_the_queue_and_the_counters_usable(
+    live: tuple[Hub, RouterService], signed_package: PackageFactory, kafka_bootstrap: str
+) -> None:
+    hub, _ = live
+    hostile = [
+        b"[" * 50_000 + b"]" * 50_000,  # json.loads raised RecursionError
+        envelope(b'{"document": "x", "to": 5, "message_id": NaN}'),  # .get on a str; NaN in JSON
+        envelope(b'{"document": {"code": "x", "subject": ["s"]}, "from": {"a": 1}}'),
+        envelope(b'{"a": ' + b"[" * 900 + b"]" * 900 + b"}"),
+    ]
+    flood = [signed_package(stranger(), [B], signer=A) for _ in range(120)]
+    await submit(kafka_bootstrap, *hostile, *flood)
+    wanted = {hashlib.sha256(raw).hexdigest() for raw in hostile}
+    staff = hub.bearer("auditor")
+    listed: list[dict[str, object]] = []
+
+    async def all_listed() -> bool:
+        nonlocal listed
+        response = await hub.client.get("/api/v1/ops/rejected?limit=500", headers=staff)
+        assert response.status_code == 200, response.text  # one bad record broke the list
+        listed = response.json()
+        return wanted <= {i["package_sha256"] for i in listed}
+
+    await eventually(all_listed)
+    mine = [i for i in listed if i["package_sha256"] in wanted]
+    assert all(i["message_id"] is None or isinstance(i["message_id"], str) for i in mine)
+    assert all(isinstance(i["to"], list) for i in mine)
+    cookie = hub.session_cookie("operator")
+    page = await hub.client.get("/console/rejected", headers=cookie)
+    assert page.status_code == 200
+    for item in mine:
+        detail = await hub.client.get(
+            f"/console/rejected/{item['partition']}/{item['offset']}", headers=cookie
+        )
+        assert detail.status_code == 200, (item, detail.text[:300])
+
+    # 120 made-up senders: counted, in one bucket, not as 120 agencies
+    async def flooded() -> bool:
+        flow = (await hub.client.get("/api/v1/ops/flow", headers=staff)).json()["flow"]
+        other = [s for s in flow["senders"] if s["code"] == OTHER_AGENCIES]
+        return bool(other) and other[0]["count"] >= len(flood)
+
+    await eventually(flooded)
+    stats = hub.app.state.monitor.stats
+    assert len(list(stats.active_agencies())) < 20, "a handful of agencies and one bucket"
