@@ -7,7 +7,7 @@ import csv
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -24,8 +24,10 @@ from hub.settings import get_settings
 from hub.store import log as logstore
 from hub.store.db import make_engine, migrate
 from hub.store.integrity import verify_integrity
-from hub.store.log import SignatureLog
+from hub.store.log import MAX_SEQ, SignatureLog, parse_entry_key
 from hub.store.tokens import create_token, list_tokens, revoke_token
+from schemas.bounds import check_instant
+from schemas.errors import EdocError
 from schemas.log import LogEntry
 from signing.keys import load_private_key
 from signing.merkle import leaf_hash
@@ -43,6 +45,35 @@ class Format(StrEnum):
     TABLE = "table"
     JSON = "json"
     CSV = "csv"
+
+
+class OptionError(EdocError):
+    """A command-line value is unreadable or out of range; exit 2, like any usage error."""
+
+    exit_code = 2
+
+
+#: How to write a time on the command line.
+TIME_HINT = "an ISO 8601 time in the years 2000-2199, e.g. 2026-11-01T08:00+07:00 (no offset: UTC)"
+
+
+def instant_option(value: str | datetime | None, option: str) -> datetime | None:
+    """The time given to ``option``, aware and within ``schemas.bounds``; else ``OptionError``.
+
+    A time without an offset is UTC (as ``edoc verify --at`` has always read it).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise OptionError(f"{option} {value!r} is not a time", hint=TIME_HINT) from None
+    moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    try:
+        return check_instant(moment)
+    except ValueError as exc:
+        raise OptionError(f"{option} {value.isoformat()}: {exc}", hint=TIME_HINT) from None
 
 
 def _run(fn: Callable[[AsyncEngine], Awaitable[T]]) -> T:
@@ -74,8 +105,13 @@ def _hub_cert(path: Path | None) -> x509.Certificate:
 def query(
     agency: Annotated[str | None, typer.Option(help="agency code")] = None,
     role: Annotated[str, typer.Option(help="sender | recipient | any")] = "any",
-    since: Annotated[datetime | None, typer.Option(help="verified at or after")] = None,
-    until: Annotated[datetime | None, typer.Option(help="verified before")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(metavar="ISO-TIME", help="verified at or after (no offset: UTC)"),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(metavar="ISO-TIME", help="verified before (no offset: UTC)")
+    ] = None,
     verdict: Annotated[str | None, typer.Option(help="ok | rejected")] = None,
     reason: Annotated[str | None, typer.Option(help="reason code")] = None,
     doc_code: Annotated[str | None, typer.Option(help="number/notation, e.g. 166/QĐ-UBND")] = None,
@@ -84,11 +120,13 @@ def query(
     fmt: Annotated[Format, typer.Option("--format", help="table | json | csv")] = Format.TABLE,
 ) -> None:
     """Entries of the signature log matching every filter, oldest first."""
+    if not 1 <= limit <= MAX_SEQ:
+        raise OptionError(f"--limit {limit} is out of range", hint="print at least 1 entry")
     q = logstore.Query(
         agency=agency,
         role=role,
-        since=since,
-        until=until,
+        since=instant_option(since, "--since"),
+        until=instant_option(until, "--until"),
         verdict=verdict,
         reason=reason,
         doc_code=doc_code,
@@ -144,7 +182,7 @@ def query(
 @audit_app.command()
 def show(key: Annotated[str, typer.Argument(help="sequence number or message id")]) -> None:
     """One entry as JSON, with its leaf hash."""
-    entry = _run(lambda e: SignatureLog(e).entry(int(key) if key.isdigit() else key))
+    entry = _run(lambda e: SignatureLog(e).entry(parse_entry_key(key)))
     if entry is None:
         raise HubError(f"no log entry {key}")
     out = json.loads(entry.model_dump_json())
@@ -190,12 +228,16 @@ def export(
             "EDOC_HUB_KEY and EDOC_HUB_CERT must be set",
             hint="the hub seals each bundle with its key and includes its certificate",
         )
-    pem = s.hub_cert.read_bytes()
+    try:
+        pem = s.hub_cert.read_bytes()
+    except OSError as exc:
+        raise HubError(f"cannot read EDOC_HUB_CERT {s.hub_cert}: {exc.strerror}") from None
     hub_key = load_private_key(s.hub_key)
-    data = _run(
-        lambda e: build_bundle(SignatureLog(e), int(key) if key.isdigit() else key, pem, hub_key)
-    )
-    out.write_bytes(data)
+    data = _run(lambda e: build_bundle(SignatureLog(e), parse_entry_key(key), pem, hub_key))
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise HubError(f"cannot write {out}: {exc.strerror}", hint="choose another --out") from None
     typer.echo(f"wrote {out} ({len(data)} bytes)")
 
 

@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from edoc.cmd_audit import OptionError
+from hub.coverage.errors import PeriodError
 from hub.coverage.models import INDICATORS, CoverageReport, CoverageRow, Indicator, csv_columns
 from hub.coverage.periods import Period
 from hub.coverage.query import CoverageRequest, coverage_report
@@ -141,7 +143,10 @@ def coverage(
 ) -> None:
     """Indicators of the plan (Decision 166/QĐ-UBND §II.6.d) per agency, with gap and trend."""
     if period is not None:
-        Period.parse(period)  # a typo fails before the database is opened
+        try:
+            Period.parse(period)  # a typo fails before the database is opened
+        except PeriodError as exc:
+            raise OptionError(f"--period: {exc.message}", hint=exc.hint) from None
     request = CoverageRequest(period=period, level=level, agency=agency, laggards=laggards)
     with _err.status("Computing coverage…"):
         report = _load(request)

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edoc.cmd_audit import OptionError
+from hub.api.lifecycle import check_overdue_hours
 from hub.errors import HubError
 from hub.lifecycle import TrackedStatus, document_statuses, overdue, to_json
 from hub.settings import get_settings
@@ -53,6 +55,10 @@ def overdue_cmd(
 ) -> None:
     """Delivered documents that no recipient has accepted (status 03+) in time."""
     s = get_settings()
+    try:
+        threshold = check_overdue_hours(s.overdue_hours if hours is None else hours)
+    except ValueError as exc:
+        raise OptionError(f"--hours: {exc}", hint="e.g. --hours 48") from None
 
     async def _run() -> list[TrackedStatus]:
         engine = make_engine(s.database_url)
@@ -61,7 +67,7 @@ def overdue_cmd(
             return await overdue(
                 engine,
                 datetime.now(UTC),
-                s.overdue_hours if hours is None else hours,
+                threshold,
                 agency=agency,
             )
         finally:

@@ -143,3 +143,46 @@ def test_query_formats_and_tokens(audit_env: dict[str, str]) -> None:
     listing = edoc(audit_env, "token", "list")
     assert "Thanh tra tỉnh" in listing.stdout
     assert token.stdout.strip() not in listing.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit", "query", "--since", "0001-01-01"],
+        ["audit", "query", "--since", "9999-12-31T23:59:59-05:00"],
+        ["audit", "query", "--until", "0001-01-01T00:00:00+05:00"],
+        ["audit", "query", "--until", "2200-01-01T00:00:00Z"],
+        ["audit", "query", "--since", "yesterday"],
+        ["audit", "query", "--limit", "0"],
+        ["audit", "query", "--limit", "100000000000000000000000000000"],
+    ],
+)
+def test_out_of_range_options_are_one_line_usage_errors(
+    audit_env: dict[str, str], args: list[str]
+) -> None:
+    # year 1 / 9999 overflowed on the way to UTC and --limit beyond 64 bits in the driver:
+    # "internal error", exit 70
+    res = edoc(audit_env, *args)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: --") and "hint:" in lines[1]
+    assert "Traceback" not in res.stderr
+
+
+def test_times_in_range_and_keys_no_entry_has(audit_env: dict[str, str]) -> None:
+    every = json.loads(edoc(audit_env, "audit", "query", "--format", "json").stdout)
+    for since in ("2000-01-01", "2000-01-01T07:00:00+07:00", "2026-01-01T00:00:00+23:59"):
+        res = edoc(audit_env, "audit", "query", "--since", since, "--format", "json")
+        assert res.returncode == 0, res.stderr
+        assert len(json.loads(res.stdout)) == len(every) == 7
+    later = edoc(audit_env, "audit", "query", "--until", "2001-01-01", "--format", "json")
+    assert json.loads(later.stdout) == []
+    # a LIKE pattern is no reason code
+    res = edoc(audit_env, "audit", "query", "--reason", "%", "--format", "json")
+    assert res.returncode == 0 and json.loads(res.stdout) == []
+    for key in ("100000000000000000000000000000", "²", "١٢", "9" * 5000):
+        res = edoc(audit_env, "audit", "show", key)
+        assert res.returncode == 1, res.stderr
+        assert res.stderr.startswith("error: no log entry") and "Traceback" not in res.stderr
+    res = edoc(audit_env, "token", "revoke", "100000000000000000000000000000")
+    assert res.returncode == 1 and "no active token" in res.stderr

@@ -100,21 +100,26 @@ def test_csv_has_one_line_per_row(env: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
-        (["--period", "2026-13"], "invalid period '2026-13'"),
-        (["--period", "2026-11", "--agency", "000.00.77.H49"], "not in the directory"),
-        (["--period", "2026-11", "--agency", "Sở Nội vụ"], "is not an agency code"),
-        (["--period", "2026-11", "--laggards", "-1"], "cannot list -1 laggards"),
+        # a period is a usage error (exit 2), like every out-of-range time on the command line
+        (["--period", "2026-13"], "invalid period '2026-13'", 2),
+        (["--period", "9999"], "invalid period '9999'", 2),
+        (["--period", "0001-01"], "invalid period '0001-01'", 2),
+        (["--period", "2200-Q1"], "invalid period '2200-Q1'", 2),
+        (["--period", "2026-11", "--agency", "000.00.77.H49"], "not in the directory", 1),
+        (["--period", "2026-11", "--agency", "Sở Nội vụ"], "is not an agency code", 1),
+        (["--period", "2026-11", "--laggards", "-1"], "cannot list -1 laggards", 1),
     ],
 )
 def test_user_errors_are_one_line_with_a_hint(
-    env: dict[str, str], args: list[str], message: str
+    env: dict[str, str], args: list[str], message: str, code: int
 ) -> None:
     res = edoc(env, "coverage", *args)
-    assert res.returncode == 1
+    assert res.returncode == code, res.stderr
     assert message in res.stderr and "hint:" in res.stderr
     assert "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 2  # the error and its hint
 
 
 def test_without_a_period_it_reports_the_current_month(env: dict[str, str]) -> None:

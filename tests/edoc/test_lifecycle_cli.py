@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from hub.lifecycle import apply_events
 from hub.store.db import make_engine, migrate
 from schemas.events import VerdictEvent
@@ -45,3 +47,21 @@ def test_overdue_hours_zero_lists_every_unhandled_delivery(
 
     assert overdue() == []  # nothing is 8 hours old yet
     assert len(overdue("--hours", "0")) >= 3
+
+
+@pytest.mark.parametrize("hours", ["1e308", "inf", "nan", "-5", "87841"])
+def test_overdue_hours_out_of_range_is_a_one_line_usage_error(tmp_path: Path, hours: str) -> None:
+    # 1e308 overflowed timedelta and nan could not be converted: exit 70; -5 listed the future
+    env = {**os.environ, "EDOC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'edoc.db'}"}
+    res = subprocess.run(
+        [sys.executable, "-m", "edoc", "overdue", "--hours", hours],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: --hours") and "hint:" in lines[1]
+    assert "from 0 to 87840" in lines[0]
