@@ -11,26 +11,22 @@ and a delivery row is inserted once.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub import topics
-from hub.errors import BrokerUnavailableError, HubError
-from hub.guard import RecordGuard, json_decoder
-from hub.kafka import consumer_config, ensure_hub_topics, producer_config
+from hub.guard import Record, json_decoder
 from hub.settings import Settings
 from hub.store.log import utc_text
 from hub.store.schema import document_status
+from hub.stream import BatchConsumer
+from schemas import wire
 from schemas.events import VerdictEvent
 from schemas.header import Header, Kind
 from schemas.package import b64url_decode
@@ -107,61 +103,22 @@ async def _apply(conn: AsyncConnection, event: VerdictEvent) -> None:
         )
 
 
-class LifecycleService:
-    """Keeps ``document_status`` in step with ``edoc.events``."""
+class LifecycleService(BatchConsumer):
+    """Keeps ``document_status`` in step with ``edoc.events`` (a FastStream batch consumer)."""
 
     def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
-        self.settings = settings
-        self.engine = engine
-        self.seen = 0
-        self.parked = 0  # records parked on edoc.deadletter
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
-
-    async def start(self) -> None:
-        """Connect to Kafka."""
-        s = self.settings
-        await ensure_hub_topics(s)
-        self._consumer = AIOKafkaConsumer(
-            topics.EVENTS, **consumer_config(s), group_id=s.lifecycle_group
+        super().__init__(
+            settings, "lifecycle", wire.EVENTS, settings.lifecycle_group, max_records=500
         )
-        # Parks the events it cannot apply (hub.guard).
-        self._producer = AIOKafkaProducer(**producer_config(s))
-        try:
-            await self._consumer.start()
-            await self._producer.start()
-        except KafkaConnectionError as exc:
-            await self.stop()
-            raise BrokerUnavailableError(s.kafka_bootstrap, str(exc)) from None
+        self.engine = engine
+        self._decode = json_decoder(VerdictEvent)
 
-    async def stop(self) -> None:
-        """Disconnect."""
-        for client in (self._consumer, self._producer):
-            if client is not None:
-                try:
-                    await client.stop()
-                except KafkaError as exc:
-                    log.warning("error stopping %s: %s", type(client).__name__, exc)
-        self._consumer = self._producer = None
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Apply events until ``stop``; offsets are committed after the database commit."""
-        if self._consumer is None or self._producer is None:
-            raise HubError("LifecycleService used before start()")
-        guard: RecordGuard[VerdictEvent] = RecordGuard("lifecycle", self._producer, stop)
-        while not stop.is_set():
-            batch = await self._consumer.getmany(timeout_ms=500, max_records=500)
-            if not batch:
-                continue
-            records = [rec for recs in batch.values() for rec in recs]
-            items = await guard.decode(records, json_decoder(VerdictEvent))
-            if items is None or not await guard.apply(
-                items, lambda events: apply_events(self.engine, events)
-            ):
-                return  # stopped mid-batch: its offsets stay uncommitted
-            self.parked = guard.parked
-            self.seen += len(items)
-            await self._consumer.commit()
+    async def handle(self, records: list[Record]) -> bool:
+        """Apply a batch in one transaction; an event that cannot be applied is parked."""
+        items = await self.guard.decode(records, self._decode)
+        return items is not None and await self.guard.apply(
+            items, lambda events: apply_events(self.engine, events)
+        )
 
 
 async def apply_events(engine: AsyncEngine, events: list[VerdictEvent]) -> None:
