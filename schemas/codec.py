@@ -39,36 +39,46 @@ def strict_b64decode(
     ``canonical=False`` tolerates stray bits and excess padding: only for
     reading back what the hub itself stored before these rules existed.
     """
-    if padding is None:
-        padding = "forbidden" if urlsafe else "required"
     if not text.isascii():
         raise ValueError("not base64: non-ASCII characters")
-    body = text.rstrip("=")
-    pad = len(text) - len(body)
-    rem = len(body) % 4
-    if rem == 1:
-        raise ValueError("base64 length is wrong")
-    if pad and padding == "forbidden":
-        raise ValueError("base64url must be unpadded")
-    if not pad and rem and padding == "required":
-        raise ValueError("base64 padding is missing")
-    if canonical:
-        if pad and pad != -rem % 4:
-            raise ValueError("base64 padding is wrong (excess '=')")
-        if rem:
-            value = (_URL_VALUE if urlsafe else _VALUE).get(body[-1])
-            if value is None or value & (0x0F if rem == 2 else 0x03):
-                raise ValueError("non-canonical base64 (stray bits in the last character)")
+    size, pad = _split_padding(text, padding or ("forbidden" if urlsafe else "required"), canonical)
+    rem = size % 4
+    if canonical and rem:
+        value = (_URL_VALUE if urlsafe else _VALUE).get(text[size - 1])
+        if value is None or value & (0x0F if rem == 2 else 0x03):
+            raise ValueError("non-canonical base64 (stray bits in the last character)")
     if not urlsafe and pad == -rem % 4:
         data: str | bytes = text  # already exactly padded: no copy of a large attachment
     else:
-        raw = body.encode("ascii")
+        raw = text[:size].encode("ascii")
         data = (raw.translate(_URL_TO_STD) if urlsafe else raw) + b"=" * (-rem % 4)
     try:
         # validate=True refuses whitespace, '=' inside, and any other alphabet.
         return pybase64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError(f"not base64: {exc}") from None
+
+
+def _split_padding(text: str, padding: Padding, canonical: bool) -> tuple[int, int]:
+    """(characters before the padding, '=' count), checked against ``padding``."""
+    if canonical:
+        # Counted, not stripped: rstrip would copy a megabyte attachment.
+        pad = 0
+        while pad < min(3, len(text)) and text[-1 - pad] == "=":
+            pad += 1
+    else:
+        pad = len(text) - len(text.rstrip("="))
+    size = len(text) - pad
+    rem = size % 4
+    if rem == 1:
+        raise ValueError("base64 length is wrong")
+    if pad and padding == "forbidden":
+        raise ValueError("base64url must be unpadded")
+    if not pad and rem and padding == "required":
+        raise ValueError("base64 padding is missing")
+    if canonical and pad and pad != -rem % 4:
+        raise ValueError("base64 padding is wrong (excess '=')")
+    return size, pad
 
 
 def b64url_encode(data: bytes) -> str:
