@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from hub.errors import HubError
 from hub.lifecycle import TrackedStatus, document_statuses, overdue, to_json
 from hub.settings import get_settings
 from hub.store.db import make_engine, migrate
+from schemas.agency import AGENCY_CODE_RE
 
 STATUS_NAMES = {
     None: "— chưa có / none",
@@ -59,6 +61,11 @@ def overdue_cmd(
         threshold = check_overdue_hours(s.overdue_hours if hours is None else hours)
     except ValueError as exc:
         raise OptionError(f"--hours: {exc}", hint="e.g. --hours 48") from None
+    if agency is not None and not AGENCY_CODE_RE.fullmatch(agency):
+        raise OptionError(
+            f"--agency {agency!r} is not an agency code",
+            hint="agency codes look like 000.00.26.H49 (ddd.dd.dd.Xnn)",
+        )
 
     async def _run() -> list[TrackedStatus]:
         engine = make_engine(s.database_url)
@@ -81,6 +88,13 @@ def status_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
 ) -> None:
     """A document's latest status with each recipient."""
+    try:
+        message_id = str(uuid.UUID(message_id))
+    except ValueError:
+        raise OptionError(
+            f"{message_id!r} is not a message id",
+            hint="a message id is a UUID; find it with `edoc audit query`",
+        ) from None
     s = get_settings()
 
     async def _run() -> list[TrackedStatus]:

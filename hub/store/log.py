@@ -157,7 +157,7 @@ def _answerable(q: Query) -> bool:
                 raise StoreError(
                     f"{name}: {exc}", hint="give an ISO 8601 time such as 2026-11-01T00:00Z"
                 ) from None
-    texts = (q.agency, q.reason, q.doc_code, q.signer_serial)
+    texts = (q.agency, q.verdict, q.reason, q.doc_code, q.signer_serial)
     return q.after_seq < MAX_SEQ and all(_matchable(t) for t in texts if t)
 
 

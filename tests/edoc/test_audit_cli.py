@@ -186,3 +186,14 @@ def test_times_in_range_and_keys_no_entry_has(audit_env: dict[str, str]) -> None
         assert res.stderr.startswith("error: no log entry") and "Traceback" not in res.stderr
     res = edoc(audit_env, "token", "revoke", "100000000000000000000000000000")
     assert res.returncode == 1 and "no active token" in res.stderr
+    # bytes that are not UTF-8 arrive as lone surrogates the database cannot take
+    for option in ("--agency", "--verdict", "--reason", "--doc-code", "--signer-serial"):
+        res = subprocess.run(
+            [sys.executable.encode(), b"-m", b"edoc", b"audit", b"query", option.encode(), b"\xff"],
+            capture_output=True,
+            timeout=120,
+            env=audit_env,
+            check=False,
+        )
+        assert res.returncode == 0, (option, res.stderr)
+        assert b"internal error" not in res.stderr

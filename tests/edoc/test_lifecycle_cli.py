@@ -65,3 +65,36 @@ def test_overdue_hours_out_of_range_is_a_one_line_usage_error(tmp_path: Path, ho
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("error: --hours") and "hint:" in lines[1]
     assert "from 0 to 87840" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["status", b"\xff"], "is not a message id"),
+        (["status", "not-a-uuid"], "is not a message id"),
+        (["overdue", "--agency", b"\xff"], "is not an agency code"),
+        (["overdue", "--agency", "000.00.01"], "is not an agency code"),
+    ],
+)
+def test_ids_and_codes_that_cannot_exist_are_usage_errors(
+    tmp_path: Path, args: list[str | bytes], message: str
+) -> None:
+    # bytes that are not UTF-8 reach Python as lone surrogates, which the database
+    # driver cannot encode: exit 70 ("internal error")
+    env = {**os.environ, "EDOC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'edoc.db'}"}
+    res = subprocess.run(
+        [
+            sys.executable.encode(),
+            b"-m",
+            b"edoc",
+            *(a if isinstance(a, bytes) else a.encode() for a in args),
+        ],
+        capture_output=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    stderr = res.stderr.decode("utf-8", "replace")
+    assert res.returncode == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 2 and message in lines[0] and "hint:" in lines[1]
