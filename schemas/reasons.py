@@ -54,7 +54,8 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.CERT_NOT_YET_VALID: "a certificate was not yet valid at the validation time",
     Reason.CERT_REVOKED: "a certificate was revoked at or before the validation time",
     Reason.REVOCATION_UNKNOWN: "no current CRL was available to check revocation",
-    Reason.KEY_USAGE: "the signer certificate lacks digitalSignature and nonRepudiation",
+    Reason.KEY_USAGE: "the signer certificate is not for document signing (keyUsage, "
+    "extendedKeyUsage, or a CA certificate)",
     Reason.WEAK_KEY: "the signer key is weaker than RSA-2048 or EC P-256",
     Reason.WEAK_ALGORITHM: "the signature algorithm is not allowed",
     Reason.SENDER_MISMATCH: "the signer's organizationIdentifier is not the header's sender",

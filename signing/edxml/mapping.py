@@ -42,11 +42,13 @@ VIETNAM = timezone(timedelta(hours=7))
 #: edXML priorities run 0–4 (4: "hỏa tốc hẹn giờ"); the header's scale stops at 3.
 MAX_PRIORITY = 3
 
+# [0-9], not \d: \d also takes Arabic-Indic and full-width digits.
 _ATTACHMENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_YMD = re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})")
-_DMY = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4})")
+_YMD = re.compile(r"^([0-9]{4})[/-]([0-9]{1,2})[/-]([0-9]{1,2})")
+_DMY = re.compile(r"^([0-9]{1,2})[/-]([0-9]{1,2})[/-]([0-9]{4})")
 _TIME = re.compile(
-    r"^[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6})\d*)?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
+    r"^[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,6})[0-9]*)?)?"
+    r"\s*(Z|[+-][0-9]{2}:?[0-9]{2})?$"
 )
 
 
