@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import stat
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -91,13 +92,24 @@ def _run(fn: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     return asyncio.run(_main())
 
 
+def read_file(path: Path, what: str) -> bytes:
+    """The bytes of the regular file ``path``; ``HubError`` otherwise (a FIFO would block)."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise HubError(f"{what} {path} is not a regular file", hint=f"give the {what} file")
+        return path.read_bytes()
+    except OSError as exc:
+        raise HubError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
 def _hub_cert(path: Path | None) -> x509.Certificate:
     cert_path = path or get_settings().hub_cert
     if cert_path is None:
         raise HubError("no hub certificate given", hint="pass --hub-cert PEM or set EDOC_HUB_CERT")
+    pem = read_file(cert_path, "hub certificate")
     try:
-        return x509.load_pem_x509_certificates(cert_path.read_bytes())[0]
-    except (OSError, ValueError) as exc:
+        return x509.load_pem_x509_certificates(pem)[0]
+    except ValueError as exc:
         raise HubError(f"cannot load hub certificate {cert_path}: {exc}") from None
 
 
@@ -228,10 +240,7 @@ def export(
             "EDOC_HUB_KEY and EDOC_HUB_CERT must be set",
             hint="the hub seals each bundle with its key and includes its certificate",
         )
-    try:
-        pem = s.hub_cert.read_bytes()
-    except OSError as exc:
-        raise HubError(f"cannot read EDOC_HUB_CERT {s.hub_cert}: {exc.strerror}") from None
+    pem = read_file(s.hub_cert, "hub certificate (EDOC_HUB_CERT)")
     hub_key = load_private_key(s.hub_key)
     data = _run(lambda e: build_bundle(SignatureLog(e), parse_entry_key(key), pem, hub_key))
     try:
@@ -250,10 +259,7 @@ def verify_bundle_cmd(
     ] = None,
 ) -> None:
     """Verify a bundle offline: no database, no Kafka. Exit 0 when every check passes."""
-    try:
-        data = bundle.read_bytes()
-    except OSError as exc:
-        raise HubError(f"cannot read {bundle}: {exc.strerror}") from None
+    data = read_file(bundle, "bundle")
     result = verify_bundle(data, _hub_cert(hub_cert), list(trust_anchor or []))
     for name, outcome in result.checks.items():
         typer.echo(f"{name:14} {outcome}")

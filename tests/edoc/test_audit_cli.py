@@ -197,3 +197,26 @@ def test_times_in_range_and_keys_no_entry_has(audit_env: dict[str, str]) -> None
         )
         assert res.returncode == 0, (option, res.stderr)
         assert b"internal error" not in res.stderr
+
+
+def test_bundle_and_certificate_must_be_regular_files(
+    audit_env: dict[str, str], pki: DemoPKI, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "bundle.zip"
+    os.mkfifo(fifo)  # reading it waited for a writer for ever
+    cert = str(pki.hub.chain)
+    for args, message in (
+        (["audit", "verify-bundle", fifo, "--hub-cert", cert], "bundle"),
+        (["audit", "verify-bundle", cert, "--hub-cert", tmp_path], "hub certificate"),
+        (["audit", "verify", "--hub-cert", fifo], "hub certificate"),
+    ):
+        res = subprocess.run(
+            [sys.executable, "-m", "edoc", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=audit_env,
+            check=False,
+        )
+        assert res.returncode == 1, res.stderr
+        assert res.stderr.startswith(f"error: {message} ") and "not a regular file" in res.stderr
