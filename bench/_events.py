@@ -7,11 +7,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hub import topics
 from hub.directory import Directory, load_directory_file
-from hub.index import MessageIndex
-from hub.router import Router
+from hub.router.decide import Router
+from hub.router.index import MessageIndex
 from hub.settings import Settings
+from schemas import wire
 from schemas.events import SourceRecord, VerdictEvent
 from schemas.header import DocSigner, DocumentCode, DocumentMeta, Header, Kind, Promulgation
 from signing.pki import DemoPKI
@@ -55,6 +55,6 @@ def one_event() -> VerdictEvent:
             hub_signer=Signer.from_files(pki.hub.key, pki.hub.chain),
         )
         decision = router.decide(
-            raw, source=SourceRecord(topic=topics.SUBMIT, partition=0, offset=0), received_at=now
+            raw, source=SourceRecord(topic=wire.SUBMIT, partition=0, offset=0), received_at=now
         )
         return decision.event

@@ -23,7 +23,7 @@ What it measures (method and results in docs/performance.md, "Router throughput"
    (bounded = the second is not more than 10% above the first).
 
 The two components run as their own processes with the same Kafka client
-settings (``hub.kafka.producer_config`` / ``consumer_config``), the same batch
+settings (``hub.kafka.client.producer_config`` / ``consumer_config``), the same batch
 size and one Kafka transaction per batch with ``send_offsets_to_transaction``:
 
 * **router** — ``python -m edoc serve --only router``, the real thing: verify,
@@ -72,10 +72,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hub import topics
-from hub.kafka import TopicAdmin, consumer_config, producer_config
-from hub.localkafka import LocalKafka
+from hub.kafka.client import TopicAdmin, consumer_config, producer_config
+from hub.localkafka.broker import LocalKafka
 from hub.settings import Settings, get_settings
+from schemas import wire
 from schemas.header import DocSigner, DocumentCode, DocumentMeta, Header, Kind, Promulgation
 from signing.pki import DemoPKI
 from signing.signer import Signer, attachment_ref, build_package
@@ -334,7 +334,7 @@ async def relay(
     tuning = {"max_batch_size": max_batch_kb * 1024} if max_batch_kb else {}
     producer = AIOKafkaProducer(**producer_config(settings) | tuning, transactional_id=group)
     consumer = AIOKafkaConsumer(
-        topics.SUBMIT, **consumer_config(settings), group_id=group, max_poll_records=batch_size
+        wire.SUBMIT, **consumer_config(settings), group_id=group, max_poll_records=batch_size
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -354,7 +354,7 @@ async def relay(
                         to = next((v.decode() for k, v in headers if k == H_BENCH_TO), "")
                         for code in filter(None, to.split(",")):
                             await producer.send(
-                                topics.inbox(code), rec.value, key=rec.key, headers=list(headers)
+                                wire.inbox(code), rec.value, key=rec.key, headers=list(headers)
                             )
                 offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items()}
                 await producer.send_offsets_to_transaction(offsets, group)
@@ -371,8 +371,8 @@ async def submit_partitions(bootstrap: str) -> list[TopicPartition]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        parts = (await consumer._client.fetch_all_metadata()).partitions_for_topic(topics.SUBMIT)
-        return [TopicPartition(topics.SUBMIT, p) for p in sorted(parts or ())]
+        parts = (await consumer._client.fetch_all_metadata()).partitions_for_topic(wire.SUBMIT)
+        return [TopicPartition(wire.SUBMIT, p) for p in sorted(parts or ())]
     finally:
         await consumer.stop()
 
@@ -423,7 +423,7 @@ class InboxObserver:
             fetch_max_wait_ms=100,
             check_crcs=False,
         )
-        self._topics = [topics.inbox(c) for c in agencies]
+        self._topics = [wire.inbox(c) for c in agencies]
         self.expected: set[tuple[str, str]] = set()
         self.seen: dict[tuple[str, str], float] = {}
         self.duplicates = 0
@@ -457,7 +457,7 @@ class InboxObserver:
             batch = await self._consumer.getmany(timeout_ms=200)
             now = time.time()
             for tp, records in batch.items():
-                agency = topics.agency_of_inbox(tp.topic) or ""
+                agency = wire.agency_of_inbox(tp.topic) or ""
                 for rec in records:
                     hdr = dict(rec.headers or ())
                     if hdr.get("edoc-kind", b"document") != b"document":
@@ -520,7 +520,7 @@ async def produce(
                 (H_BENCH_TO, ",".join(pkg.to).encode()),
             ]
             fut = await producer.send(
-                topics.SUBMIT, pkg.raw, key=pkg.sender.encode(), headers=headers
+                wire.SUBMIT, pkg.raw, key=pkg.sender.encode(), headers=headers
             )
             pending.append((pkg.message_id, fut))
             if len(pending) >= 200:
@@ -622,7 +622,7 @@ def running(component: Component) -> Iterator[Component]:
 async def committed_total(admin: AIOKafkaAdminClient, group: str) -> int:
     """Sum of the group's committed offsets on edoc.submit."""
     offsets = await admin.list_consumer_group_offsets(group)
-    return sum(o.offset for tp, o in offsets.items() if tp.topic == topics.SUBMIT)
+    return sum(o.offset for tp, o in offsets.items() if tp.topic == wire.SUBMIT)
 
 
 async def queue_packages(

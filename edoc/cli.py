@@ -39,8 +39,8 @@ from edoc import (
     demo,
 )
 from hub.errors import BrokerUnavailableError, HubError
-from hub.kafka import ACCESS_DENIED, ACCESS_DENIED_HINT, explain_unavailable
-from hub.localkafka_cli import app as local_kafka_app
+from hub.kafka.client import ACCESS_DENIED, ACCESS_DENIED_HINT, explain_unavailable
+from hub.localkafka.cli import app as local_kafka_app
 from hub.settings import get_settings
 from schemas.errors import EdocError, MalformedPackageError
 from schemas.reasons import Reason
@@ -122,7 +122,7 @@ def _explained(err: EdocError) -> EdocError:
     """A refused SASL login instead of "broker not reachable" when that is what happened.
 
     Kafka clients report both the same way at start; one more connection tells them
-    apart (``hub.kafka.login_refusal``). Services run under ``edoc serve`` are
+    apart (``hub.kafka.client.login_refusal``). Services run under ``edoc serve`` are
     explained there already.
     """
     if not isinstance(err, BrokerUnavailableError | HubUnreachableError):

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.deadletter import get_parked, list_parked, replay
+from hub.ops.deadletter import get_parked, list_parked, replay
 from hub.settings import get_settings
 from hub.store.db import make_engine
 

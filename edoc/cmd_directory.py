@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from edoc.cmd_provision import SecretsDirOpt, hand_out, provision_all
-from hub import strimzi
 from hub.directory import directory_json, load_directory_file, publish_agencies
 from hub.errors import DirectoryError
-from hub.kafka import client_config
+from hub.kafka.client import client_config
+from hub.kafka.security import strimzi
 from hub.settings import get_settings
 
 app = typer.Typer(help="The agency directory (who may send and receive).", no_args_is_help=True)

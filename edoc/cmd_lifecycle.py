@@ -14,7 +14,7 @@ from rich.table import Table
 from edoc.cmd_audit import OptionError
 from hub.api.lifecycle import check_overdue_hours
 from hub.errors import HubError
-from hub.lifecycle import TrackedStatus, document_statuses, overdue, to_json
+from hub.lifecycle.service import TrackedStatus, document_statuses, overdue, to_json
 from hub.settings import get_settings
 from hub.store.db import make_engine, migrate
 from schemas.agency import AGENCY_CODE_RE

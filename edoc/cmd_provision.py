@@ -16,10 +16,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub import kafka_acl
 from hub.directory import load_directory_file
 from hub.errors import HubError
-from hub.provision import IssuedCredential, Provisioner, ProvisionReport, write_private_file
+from hub.kafka.security import acl as kafka_acl
+from hub.kafka.security.provision import (
+    IssuedCredential,
+    Provisioner,
+    ProvisionReport,
+    write_private_file,
+)
 from hub.settings import Settings, get_settings
 from schemas import wire
 from schemas.directory import Agency

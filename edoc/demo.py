@@ -22,14 +22,14 @@ from rich.console import Console
 from connectors.sdk import HubClient, InboxMessage
 from connectors.simulate import SimAgency, Simulator
 from edoc.kafka_auth import connector_auth
-from hub import topics
 from hub.directory import load_directory_file
-from hub.kafka import client_config
-from hub.localkafka import LocalKafka
-from hub.serve import SERVICES, serve
+from hub.kafka.client import client_config
+from hub.localkafka.broker import LocalKafka
+from hub.runtime.serve import SERVICES, serve
 from hub.settings import Settings, get_settings
 from hub.store.db import make_engine
 from hub.store.tokens import create_token
+from schemas import wire
 from schemas.directory import Level
 from schemas.header import (
     DocSigner,
@@ -106,7 +106,7 @@ async def _verdicts(
 ) -> dict[str, dict[str, object]]:
     """Verdict events whose ``field`` is in ``wanted``, read from ``edoc.events``."""
     consumer = AIOKafkaConsumer(
-        topics.EVENTS,
+        wire.EVENTS,
         **client_config(settings),
         isolation_level="read_committed",
         auto_offset_reset="earliest",

@@ -19,10 +19,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from pydantic import ValidationError
 
-from hub import topics
 from hub.errors import BrokerUnavailableError, DirectoryError
-from hub.kafka import KafkaClient, as_client_config
+from hub.kafka.client import KafkaClient, as_client_config
 from hub.metrics import IGNORED
+from schemas import wire
 from schemas.directory import Agency, DirectoryFile
 from schemas.errors import describe_validation_error
 
@@ -93,7 +93,7 @@ class Directory:
 async def publish_agencies(kafka: KafkaClient, agencies: list[Agency]) -> None:
     """Send entries to ``edoc.directory`` (keyed by code, so compaction keeps the latest).
 
-    ``kafka`` is a bootstrap address or ``hub.kafka.client_config(settings)``.
+    ``kafka`` is a bootstrap address or ``hub.kafka.client.client_config(settings)``.
     """
     config = as_client_config(kafka)
     producer = AIOKafkaProducer(**config, acks="all", enable_idempotence=True)
@@ -105,7 +105,7 @@ async def publish_agencies(kafka: KafkaClient, agencies: list[Agency]) -> None:
     try:
         for agency in agencies:
             await producer.send(
-                topics.DIRECTORY, agency.model_dump_json().encode(), key=agency.code.encode()
+                wire.DIRECTORY, agency.model_dump_json().encode(), key=agency.code.encode()
             )
         await producer.flush()
     finally:
@@ -124,7 +124,7 @@ async def follow_directory(
 ) -> None:
     """Apply ``edoc.directory`` to ``directory`` until ``stop``; ``ready`` is set once caught up."""
     consumer = AIOKafkaConsumer(
-        topics.DIRECTORY,
+        wire.DIRECTORY,
         **as_client_config(kafka),
         group_id=None,
         auto_offset_reset="earliest",

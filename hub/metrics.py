@@ -36,7 +36,7 @@ VERIFICATION_SECONDS = Histogram(
 )
 
 
-#: Every service: records parked on edoc.deadletter (hub.guard).
+#: Every service: records parked on edoc.deadletter (hub.kafka.guard).
 PARKED = Counter(
     "edoc_deadletter_parked",
     "Records a service could not process, parked on edoc.deadletter",
@@ -78,7 +78,7 @@ SERVICE_RESTARTS = Counter(
 
 
 def observe_decision(verdict: str, seconds: float) -> None:
-    """Record one router decision (called by ``hub.router_service``)."""
+    """Record one router decision (called by ``hub.router.service``)."""
     VERIFICATION_SECONDS.labels(verdict=verdict).observe(seconds)
 
 

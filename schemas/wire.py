@@ -54,7 +54,7 @@ H_REF_MESSAGE_ID = "edoc-ref-message-id"
 # Set on a package an operator submitted again from edoc.rejected (who, and which record).
 H_REPROCESS_OF = "edoc-reprocess-of"
 H_REPROCESSED_BY = "edoc-reprocessed-by"
-#: The hub-signed original receive time of a reprocessed package (hub.router.tickets).
+#: The hub-signed original receive time of a reprocessed package (hub.router.decide.tickets).
 H_REPROCESS_TICKET = "edoc-reprocess-ticket"
 # Set on a parked record (edoc.deadletter): which service parked it, why, and from where.
 H_DLQ_SERVICE = "edoc-dlq-service"

@@ -28,8 +28,8 @@ from typing import NoReturn
 import pytest
 
 from hub.errors import BrokerUnavailableError
-from hub.localkafka import LocalKafka
-from hub.localkafka_proc import wait_for_broker
+from hub.localkafka.broker import LocalKafka
+from hub.localkafka.process import wait_for_broker
 from hub.settings import get_settings
 from schemas.errors import EdocError
 from tests._ci import unavailable

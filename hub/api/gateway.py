@@ -27,11 +27,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub import topics
 from hub.api.auth import current_token
+from hub.api.gateway_kafka import GatewayKafka
 from hub.errors import BrokerUnavailableError
-from hub.gateway import GatewayKafka
 from hub.store.tokens import TokenInfo
+from schemas import wire
 from schemas.errors import MalformedPackageError
 from schemas.header import Header
 from schemas.package import b64url_decode, parse_package
@@ -125,9 +125,9 @@ def summarize(rec: ConsumerRecord) -> InboxItem:
     st = header.status if header else None
     return InboxItem(
         offset=rec.offset,
-        message_id=str(header.message_id) if header else headers.get(topics.H_MESSAGE_ID),
-        kind=header.kind.value if header else headers.get(topics.H_KIND),
-        **{"from": header.sender if header else headers.get(topics.H_FROM)},
+        message_id=str(header.message_id) if header else headers.get(wire.H_MESSAGE_ID),
+        kind=header.kind.value if header else headers.get(wire.H_KIND),
+        **{"from": header.sender if header else headers.get(wire.H_FROM)},
         subject=doc.subject if doc else None,
         status=st.code.value if st else None,
         ref_message_id=str(st.ref_message_id) if st else None,
@@ -245,9 +245,9 @@ async def submit_package(request: Request, agency: Annotated[str, Depends(agency
             f"the package is from {h.sender} but the token belongs to {agency}; "
             "an agency submits only its own packages",
         )
-    headers = [(topics.H_MESSAGE_ID, str(h.message_id).encode()), (topics.H_KIND, h.kind.encode())]
+    headers = [(wire.H_MESSAGE_ID, str(h.message_id).encode()), (wire.H_KIND, h.kind.encode())]
     if parsed.package.signatures:
-        headers.append((topics.H_PROFILE, parsed.package.signatures[0].profile.encode()))
+        headers.append((wire.H_PROFILE, parsed.package.signatures[0].profile.encode()))
     try:
         meta = await _gateway(request).submit(raw, h.sender, headers)
     except BrokerUnavailableError as exc:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
 from hub.api.auth import current_token, require_role
-from hub.lifecycle import TrackedStatus, document_statuses, overdue
+from hub.lifecycle.service import TrackedStatus, document_statuses, overdue
 from hub.store.tokens import TokenInfo
 from schemas.agency import AGENCY_CODE_RE
 

@@ -28,14 +28,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.api.asyncapi import build_asyncapi
 from hub.api.auth import ACTOR_KEY, agency_or_role, require_role
-from hub.asyncapi import build_asyncapi
 from hub.console import views
-from hub.console.monitor import Monitor, database_probe
-from hub.console.rejected import RejectedNotFoundError, RejectedQueue
 from hub.console.session import SessionCodec
 from hub.errors import BrokerUnavailableError
 from hub.metrics import CONTENT_TYPE, OpsMetrics
+from hub.ops.monitor import Monitor, database_probe
+from hub.ops.rejected import RejectedNotFoundError, RejectedQueue
 from hub.settings import Settings
 from hub.store.tokens import TokenInfo
 
@@ -313,7 +313,7 @@ class SecurityHeaders:
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the operations routes, the console and both middlewares to ``app``."""
-    from hub.api import console  # noqa: PLC0415 -- console imports this module's helpers
+    from hub.console import routes as console  # noqa: PLC0415 -- console imports this module's helpers
 
     setup_state(app, settings)
     app.include_router(router)

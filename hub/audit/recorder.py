@@ -2,7 +2,7 @@
 
 At-least-once from Kafka (offsets are committed after the database commit),
 exactly-once in the log (appends skip identities already present); an event
-that cannot be recorded is parked on ``edoc.deadletter`` (``hub.stream``). Every
+that cannot be recorded is parked on ``edoc.deadletter`` (``hub.kafka.stream``). Every
 ``checkpoint_every_entries`` entries or ``checkpoint_every_seconds`` seconds of
 growth it signs a checkpoint with the hub key, stores it and publishes it on
 ``edoc.checkpoints``.
@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 
 from hub.errors import HubError
-from hub.guard import Record, describe, is_transient, json_decoder
+from hub.kafka.guard import Record, describe, is_transient, json_decoder
+from hub.kafka.stream import BatchConsumer
 from hub.settings import Settings
 from hub.store.log import SignatureLog
-from hub.stream import BatchConsumer
 from schemas import wire
 from schemas.events import VerdictEvent
 from signing.checkpoint import Checkpoint, SignedCheckpoint

@@ -20,9 +20,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.console.monitor import Monitor
-from hub.console.rejected import RejectedItem
 from hub.directory import load_directory_file
+from hub.ops.monitor import Monitor
+from hub.ops.rejected import RejectedItem
 from hub.settings import Settings
 from hub.store.schema import log_entries, log_recipients
 from schemas.directory import Agency

@@ -5,7 +5,7 @@ database transaction, and only then are its offsets committed; a redelivered
 event merges to the same state (``hub.coverage.ledger``). When the database
 refuses a batch (down, locked), the same batch is retried with a growing pause
 and no offset moves, so nothing is lost or skipped; an event that cannot be
-counted is parked on ``edoc.deadletter`` (``hub.guard``).
+counted is parked on ``edoc.deadletter`` (``hub.kafka.guard``).
 
 The service also follows ``edoc.directory`` and keeps the entries it receives,
 so agencies added while the hub runs appear in reports (``hub.coverage.query``).
@@ -23,10 +23,10 @@ from hub.coverage.facts import EventFacts, facts_from_event
 from hub.coverage.periods import load_timezone
 from hub.coverage.store import CoverageStore
 from hub.directory import Directory, follow_directory, load_directory_file
-from hub.guard import Record, json_decoder
-from hub.kafka import client_config
+from hub.kafka.client import client_config
+from hub.kafka.guard import Record, json_decoder
+from hub.kafka.stream import BatchConsumer
 from hub.settings import Settings
-from hub.stream import BatchConsumer
 from schemas import wire
 from schemas.directory import Agency
 from schemas.events import VerdictEvent
@@ -85,7 +85,7 @@ class CoverageService(BatchConsumer):
         """Merge a batch in one transaction; an event that cannot be counted is parked.
 
         A database that refuses the batch (down, locked) is retried with growing
-        pauses and no offset moves (``hub.guard``).
+        pauses and no offset moves (``hub.kafka.guard``).
         """
         items = await self.guard.decode(records, self.facts)
         if items is None or not await self.guard.apply(items, self.store.apply):

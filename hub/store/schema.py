@@ -166,7 +166,7 @@ coverage_directory = Table(
     Column("updated_at", String(40), nullable=False),
 )
 
-# -- Status lifecycle (hub/lifecycle.py, docs/lifecycle.md) -----------------------------------
+# -- Status lifecycle (hub/lifecycle/service.py, docs/lifecycle.md) ----------------------------
 
 #: The latest status of every (document, recipient) the router delivered.
 document_status = Table(

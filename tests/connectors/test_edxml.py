@@ -27,7 +27,7 @@ from connectors.agency import AgencyClient
 from connectors.edxml import EdxmlAdapter
 from connectors.errors import ConnectorError
 from connectors.folder import FolderAdapter
-from hub.router_service import RouterService
+from hub.router.service import RouterService
 from schemas.header import (
     Business,
     BusinessDocType,

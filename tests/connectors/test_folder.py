@@ -17,8 +17,8 @@ import pytest
 from connectors.agency import AgencyClient
 from connectors.folder import FolderAdapter
 from connectors.webhook import RetryPolicy
-from hub import topics
-from hub.router_service import RouterService
+from hub.router.service import RouterService
+from schemas import wire
 from schemas.header import DocSigner, DocumentCode, DocumentMeta, Promulgation, utc_now
 from schemas.package import b64url_decode
 from schemas.wire import agency_group
@@ -114,7 +114,7 @@ async def test_crash_after_submit_before_filing_does_not_deliver_twice(
     await run_for(a, seconds=4)
     assert (a.root / "sent" / "cv-7.sent.json").exists()
     assert not (a.root / ".state" / "pending" / "cv-7.package.json").exists()
-    inbox_b = await read_topic(kafka_bootstrap, topics.inbox(B))
+    inbox_b = await read_topic(kafka_bootstrap, wire.inbox(B))
     assert inbox_b.count(raw) == 1, "the hub refused the re-submission as a duplicate"
     await a.client.close()
 

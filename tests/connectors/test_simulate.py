@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from connectors.simulate import BAD_KINDS, CERT_BAD_KINDS, SimAgency, Simulator
-from hub import topics
+from schemas import wire
 from schemas.package import package_sha256
 from signing.pki import DemoPKI
 from tests.conftest import HUB, A, B, C
@@ -49,7 +49,7 @@ async def test_every_simulated_kind_gets_its_verdict(kafka_bootstrap: str, pki: 
         try:
             async with asyncio.timeout(120):
                 while len(verdicts) < len(wanted):
-                    for raw in await read_topic(kafka_bootstrap, topics.EVENTS, quiet=0.5):
+                    for raw in await read_topic(kafka_bootstrap, wire.EVENTS, quiet=0.5):
                         e = json.loads(raw)
                         if e["package_sha256"] in wanted:
                             verdicts[e["package_sha256"]] = e["reasons"]

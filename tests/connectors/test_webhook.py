@@ -26,8 +26,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.sdk import HubClient
 from connectors.webhook import DeliveryStats, InboxDeliverer, RetryPolicy, WebhookTarget
-from hub import topics
-from hub.router_service import RouterService
+from hub.router.service import RouterService
+from schemas import wire
 from schemas.package import parse_package
 from signing.pki import DemoPKI
 from tests.conftest import A, C, PackageFactory
@@ -110,14 +110,14 @@ async def committed(bootstrap: str, group: str, agency: str) -> int | None:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
     await consumer.start()
     try:
-        return await consumer.committed(TopicPartition(topics.inbox(agency), 0))  # type: ignore[no-any-return]
+        return await consumer.committed(TopicPartition(wire.inbox(agency), 0))  # type: ignore[no-any-return]
     finally:
         await consumer.stop()
 
 
 async def start_at_end(bootstrap: str, group: str, agency: str) -> None:
     """Commit the current end of the inbox for ``group``: only new messages get delivered."""
-    tp = TopicPartition(topics.inbox(agency), 0)
+    tp = TopicPartition(wire.inbox(agency), 0)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, isolation_level="read_committed"
     )

@@ -22,13 +22,14 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import TopicAuthorizationFailedError
 from pydantic import SecretStr
 
-from hub import kafka_acl, topics
 from hub.directory import load_directory_file
-from hub.kafka import client_config
-from hub.localkafka import LocalKafka, new_cluster_id
-from hub.localkafka_proc import wait_for_broker
-from hub.provision import Provisioner, new_password
+from hub.kafka.client import client_config
+from hub.kafka.security import acl as kafka_acl
+from hub.kafka.security.provision import Provisioner, new_password
+from hub.localkafka.broker import LocalKafka, new_cluster_id
+from hub.localkafka.process import wait_for_broker
 from hub.settings import REPO_ROOT, Settings, get_settings
+from schemas import wire
 from schemas.errors import EdocError
 from tests._kafka import broker_unavailable, free_port
 
@@ -133,7 +134,7 @@ async def test_compose_broker_enforces_the_provisioned_acls(
     user = admin.model_copy(
         update={"kafka_username": cred.user, "kafka_password": SecretStr(cred.password)}
     )
-    consumer = AIOKafkaConsumer(topics.EVENTS, **client_config(user), auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(wire.EVENTS, **client_config(user), auto_offset_reset="earliest")
     try:
         with pytest.raises(TopicAuthorizationFailedError):
             await consumer.start()  # refused at the first metadata request or the first fetch

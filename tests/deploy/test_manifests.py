@@ -7,7 +7,7 @@
 - the compose file validates against the compose specification's JSON schema
   (vendored by check-jsonschema, Apache-2.0);
 - the generated ``kafka-access.yaml`` is what ``edoc directory export`` makes now, so the
-  KafkaUser ACLs are those the live provisioner grants (the same ``hub.kafka_acl``;
+  KafkaUser ACLs are those the live provisioner grants (the same ``hub.kafka.security.acl``;
   tests/hub/test_kafka_security.py compares them with a real broker's);
 - the wiring agrees: every Deployment's Kafka user is a KafkaUser, every compose
   service reads the credentials of its own user, the image runs as non-root.
@@ -26,10 +26,10 @@ import pytest
 import yaml
 from kubernetes_validate import utils as k8s  # type: ignore[import-untyped]  # ships no types
 
-from hub import kafka_acl
 from hub.directory import load_directory_file
+from hub.kafka.security import acl as kafka_acl
+from hub.kafka.security.strimzi import bindings_of_user, export
 from hub.settings import REPO_ROOT, Settings
-from hub.strimzi import bindings_of_user, export
 from schemas import wire
 from tests.deploy.strimzi_schemas import schema_of
 

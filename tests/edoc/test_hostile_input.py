@@ -19,10 +19,10 @@ import pytest
 from prometheus_client import REGISTRY
 
 from connectors.folder import FolderAdapter
-from hub import topics
-from hub.kafka import ensure_hub_topics
-from hub.serve import SERVICES, serve
+from hub.kafka.client import ensure_hub_topics
+from hub.runtime.serve import SERVICES, serve
 from hub.settings import Settings
+from schemas import wire
 from schemas.package import b64url_decode, b64url_encode, package_sha256
 from signing.pki import DemoPKI
 from signing.signer import Signer, build_package
@@ -135,7 +135,7 @@ async def test_hostile_packages_never_stop_the_hub_or_the_recipient(
             # Every package has its verdict.
             verdicts = {
                 e["package_sha256"]: e
-                for e in map(json.loads, await read_topic(kafka_bootstrap, topics.EVENTS))
+                for e in map(json.loads, await read_topic(kafka_bootstrap, wire.EVENTS))
             }
             missing = [name for name, raw in hostile.items() if package_sha256(raw) not in verdicts]
             assert not missing, f"no verdict for {missing}"

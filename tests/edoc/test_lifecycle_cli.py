@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.lifecycle import apply_events
+from hub.lifecycle.service import apply_events
 from hub.store.db import make_engine, migrate
 from schemas.events import VerdictEvent
 

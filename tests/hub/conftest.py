@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub import topics
 from hub.directory import Directory, load_directory_file
-from hub.index import MessageIndex
-from hub.router import Router
+from hub.router.decide import Router
+from hub.router.index import MessageIndex
 from hub.settings import Settings
+from schemas import wire
 from schemas.events import SourceRecord, VerdictEvent
 from signing.keys import SigningKey, load_private_key
 from signing.pki import DemoPKI
@@ -52,7 +52,7 @@ def make_events(
             raw = signed_package(sender, to, signer=C if i % 5 == 4 else None)
             d = router.decide(
                 raw,
-                source=SourceRecord(topic=topics.SUBMIT, partition=0, offset=i),
+                source=SourceRecord(topic=wire.SUBMIT, partition=0, offset=i),
                 received_at=datetime.now(UTC),
             )
             router.index.commit(datetime.now(UTC))

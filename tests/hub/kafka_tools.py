@@ -39,9 +39,9 @@ from typing import Any, Literal, Self
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from hub import topics
-from hub.kafka import TopicAdmin
+from hub.kafka.client import TopicAdmin
 from hub.settings import Settings
+from schemas import wire
 from schemas.package import b64url_decode
 from signing.pki import DemoPKI
 
@@ -221,7 +221,9 @@ class RouterProcess:
         except OSError:
             return "(no router log)"
         kept = [
-            line for line in text.splitlines() if '"hub.router", "message": "decision' not in line
+            line
+            for line in text.splitlines()
+            if '"hub.router.decide", "message": "decision' not in line
         ]
         tail = "\n".join(kept[-lines:])
         return f"--- {self.log_file.name} (pid {self.pid}, exit {self.returncode}) ---\n{tail}"
@@ -286,7 +288,7 @@ async def submit_packages(
             if before_burst is not None:
                 await before_burst(i)
             futures = [
-                await producer.send(topics.SUBMIT, s.raw, key=s.key.encode())
+                await producer.send(wire.SUBMIT, s.raw, key=s.key.encode())
                 for s in submissions[start : start + burst]
             ]
             await asyncio.gather(*futures)
@@ -541,7 +543,7 @@ class VerdictWatcher:
         consumer = _consumer(self.bootstrap, self.isolation)
         await consumer.start()
         self._consumer = consumer
-        tps = await _partitions(consumer, [topics.EVENTS])
+        tps = await _partitions(consumer, [wire.EVENTS])
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         self._task = asyncio.create_task(self._follow(consumer))
@@ -573,7 +575,7 @@ class VerdictWatcher:
                         decided_at = datetime.fromisoformat(event["decided_at"])
                         self.last_decided_at = max(self.last_decided_at, decided_at)
                         source = event["source"]
-                        if source["topic"] == topics.SUBMIT:
+                        if source["topic"] == wire.SUBMIT:
                             part, offset = source["partition"], source["offset"]
                             self.max_source_offset[part] = max(
                                 offset, self.max_source_offset.get(part, -1)
@@ -665,7 +667,7 @@ async def wait_until_output_ahead_of_input(
             while True:
                 committed = await admin.list_consumer_group_offsets(group)
                 for part, offset in list(written.max_source_offset.items()):
-                    acknowledged = committed.get(TopicPartition(topics.SUBMIT, part))
+                    acknowledged = committed.get(TopicPartition(wire.SUBMIT, part))
                     if acknowledged is None or acknowledged.offset <= offset:
                         return True
                 await asyncio.sleep(0.005)

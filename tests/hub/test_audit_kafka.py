@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from hub import topics
 from hub.audit.recorder import AuditRecorder
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.integrity import verify_integrity
 from hub.store.log import SignatureLog
+from schemas import wire
 from signing.checkpoint import SignedCheckpoint
 from signing.keys import load_cert_chain
 from signing.pki import DemoPKI
@@ -76,7 +76,7 @@ async def test_every_verdict_recorded_once_with_published_checkpoints(
     # A second recorder (new group: re-reads every event from the start) adds nothing twice.
     size_before = await log.size()
     again = settings.model_copy(update={"audit_group": f"audit-{uuid.uuid4().hex[:8]}"})
-    total_events = len(await read_topic(kafka_bootstrap, topics.EVENTS, quiet=0.5))
+    total_events = len(await read_topic(kafka_bootstrap, wire.EVENTS, quiet=0.5))
     async with running_recorder(again) as second:
         async with asyncio.timeout(60):
             while second.seen < total_events:
@@ -93,7 +93,7 @@ async def test_every_verdict_recorded_once_with_published_checkpoints(
     assert report.checkpoints_checked >= 1
     published = [
         SignedCheckpoint.from_text(v.decode())
-        for v in await read_topic(kafka_bootstrap, topics.CHECKPOINTS)
+        for v in await read_topic(kafka_bootstrap, wire.CHECKPOINTS)
     ]
     stored = {cp.tree_size for cp in await log.checkpoints()}
     mine = [p for p in published if p.checkpoint.size in stored]

@@ -12,15 +12,15 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 
-from hub import topics
-from hub.deadletter import DeadLetterError, get_parked, list_parked, replay
-from hub.guard import dead_letter_headers
-from hub.kafka import ensure_hub_topics
-from hub.lifecycle import LifecycleService
+from hub.kafka.client import ensure_hub_topics
+from hub.kafka.guard import dead_letter_headers
+from hub.lifecycle.service import LifecycleService
+from hub.ops.deadletter import DeadLetterError, get_parked, list_parked, replay
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.log import SignatureLog
 from hub.store.schema import coverage_documents
+from schemas import wire
 from schemas.events import VerdictEvent
 from signing.pki import DemoPKI
 from tests.hub.coverage.test_service_kafka import running_coverage
@@ -83,7 +83,7 @@ async def test_a_bad_event_is_parked_by_every_consumer_and_the_next_one_is_proce
     await ensure_hub_topics(settings)
     good = make_events(1)[0]
     junk = f"not an event {uuid.uuid4()}".encode()
-    bad_offset, _ = await produce(kafka_bootstrap, topics.EVENTS, (junk, []), (good.to_bytes(), []))
+    bad_offset, _ = await produce(kafka_bootstrap, wire.EVENTS, (junk, []), (good.to_bytes(), []))
     log = SignatureLog(make_engine(settings.database_url))
     async with (
         running_recorder(settings) as recorder,
@@ -98,7 +98,7 @@ async def test_a_bad_event_is_parked_by_every_consumer_and_the_next_one_is_proce
     parked = [
         p
         for p in await list_parked(settings, 1000)
-        if p.parked and p.parked.offset == bad_offset and p.parked.topic == topics.EVENTS
+        if p.parked and p.parked.offset == bad_offset and p.parked.topic == wire.EVENTS
     ]
     assert {p.parked.service for p in parked if p.parked} == {"audit", "coverage", "lifecycle"}
     item = await get_parked(settings, parked[0].offset)
@@ -125,18 +125,18 @@ async def test_replay_runs_the_record_through_its_service_and_is_recorded(
     event = next(e for e in make_events(5) if e.verdict == "ok")
 
     class Source:
-        topic, partition, offset, key = topics.EVENTS, 0, 10**9, b"k"
+        topic, partition, offset, key = wire.EVENTS, 0, 10**9, b"k"
         value = event.to_bytes()
         headers = ()
 
     headers = dead_letter_headers(Source(), "coverage", "OverflowError: date value out of range")
-    (offset,) = await produce(kafka_bootstrap, topics.DEADLETTER, (event.to_bytes(), headers))
+    (offset,) = await produce(kafka_bootstrap, wire.DEADLETTER, (event.to_bytes(), headers))
     engine = make_engine(settings.database_url)
     await migrate(engine)
     try:
         item = await get_parked(settings, offset)
         action = await replay(settings, engine, item, by="test")
-        assert action["service"] == "coverage" and action["source"] == f"{topics.EVENTS}/0/{10**9}"
+        assert action["service"] == "coverage" and action["source"] == f"{wire.EVENTS}/0/{10**9}"
         async with engine.connect() as conn:
             ids = (await conn.execute(select(coverage_documents.c.message_id))).scalars().all()
         assert str(event.message_id) in ids

@@ -1,4 +1,4 @@
-"""The per-record guard (hub.guard) without a broker: park, retry, go on."""
+"""The per-record guard (hub.kafka.guard) without a broker: park, retry, go on."""
 
 from __future__ import annotations
 
@@ -15,13 +15,19 @@ from aiokafka.errors import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from hub import topics
 from hub.coverage.facts import EventFacts
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
-from hub.guard import RecordGuard, dead_letter_headers, is_transient, json_decoder, read_parked
-from hub.index import MessageIndex
+from hub.kafka.guard import (
+    RecordGuard,
+    dead_letter_headers,
+    is_transient,
+    json_decoder,
+    read_parked,
+)
+from hub.router.index import MessageIndex
 from hub.settings import Settings
+from schemas import wire
 from schemas.events import VerdictEvent
 from tests.hub.coverage.traffic import S1, S2, document, local, malformed, verdict
 
@@ -34,7 +40,7 @@ class Rec:
 
     value: bytes | None
     offset: int = 0
-    topic: str = topics.EVENTS
+    topic: str = wire.EVENTS
     partition: int = 0
     key: bytes | None = b"k"
     headers: list[tuple[str, bytes]] = field(default_factory=list)
@@ -100,10 +106,10 @@ async def test_decode_parks_what_it_cannot_read_and_keeps_the_rest() -> None:
     assert [(r.offset, v) for r, v in items] == [(1, 1), (5, 5)]  # 0 maps to None: dropped
     parked = [read_parked(Rec(v, headers=h)) for _, v, _, h in pub.sent]
     assert [(p.offset, p.service, p.topic) for p in parked if p] == [
-        (2, "test", topics.EVENTS),
-        (4, "test", topics.EVENTS),
+        (2, "test", wire.EVENTS),
+        (4, "test", wire.EVENTS),
     ]
-    assert pub.sent[0][:3] == (topics.DEADLETTER, b"junk", b"k")  # original bytes and key
+    assert pub.sent[0][:3] == (wire.DEADLETTER, b"junk", b"k")  # original bytes and key
     assert "ValueError" in (parked[0].error if parked[0] else "")
     assert g.parked == 2
 
@@ -171,8 +177,8 @@ def test_a_record_parked_again_keeps_one_set_of_guard_headers() -> None:
         Rec(b"x", 3, headers=once), "audit", "E2"
     )
     names = [k for k, _ in twice]
-    assert names.count(topics.H_DLQ_ERROR) == 1 and ("edoc-message-id", b"m1") in twice
-    assert dict(twice)[topics.H_DLQ_ERROR] == b"E2"
+    assert names.count(wire.H_DLQ_ERROR) == 1 and ("edoc-message-id", b"m1") in twice
+    assert dict(twice)[wire.H_DLQ_ERROR] == b"E2"
 
 
 def test_json_decoder_refuses_missing_values() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.health import create_health_app, serve_probes
+from hub.runtime.probes import create_health_app, serve_probes
 from hub.settings import Settings
 from hub.store.db import make_engine
 from tests._kafka import free_port

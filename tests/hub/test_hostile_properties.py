@@ -24,15 +24,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub import topics
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
-from hub.guard import RecordGuard, json_decoder
-from hub.lifecycle import apply_events
-from hub.router import Router
+from hub.kafka.guard import RecordGuard, json_decoder
+from hub.lifecycle.service import apply_events
+from hub.router.decide import Router
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.log import SignatureLog
+from schemas import wire
 from schemas.events import SourceRecord, VerdictEvent
 from schemas.package import b64url_decode, b64url_encode
 from signing.pki import DemoPKI
@@ -46,7 +46,7 @@ SLOW = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-SRC = SourceRecord(topic=topics.SUBMIT, partition=0, offset=0)
+SRC = SourceRecord(topic=wire.SUBMIT, partition=0, offset=0)
 
 #: Values that have broken parsers before: extremes of time, numbers, text and types.
 NASTY: list[Any] = [

@@ -10,13 +10,13 @@ from pydantic import SecretStr
 
 from connectors import sdk
 from connectors.errors import ConnectorError
-from hub import kafka_acl, topics
 from hub.errors import HubError
-from hub.kafka import client_config, consumer_config, producer_config
-from hub.kafka_acl import Operation, PatternType, ResourceType
-from hub.provision import IssuedCredential, write_private_file
+from hub.kafka.client import client_config, consumer_config, producer_config
+from hub.kafka.security import acl as kafka_acl
+from hub.kafka.security.acl import Operation, PatternType, ResourceType
+from hub.kafka.security.provision import IssuedCredential, write_private_file
+from hub.kafka.security.strimzi import bindings_of_user, kafka_topics, kafka_user, kafka_users
 from hub.settings import Settings
-from hub.strimzi import bindings_of_user, kafka_topics, kafka_user, kafka_users
 from schemas import wire
 from schemas.directory import Agency, Level
 from tests.conftest import A, B
@@ -31,12 +31,12 @@ def ops(bindings: list[kafka_acl.AclBinding], rtype: ResourceType, name: str) ->
 def test_an_agency_may_submit_read_its_own_inbox_and_use_its_own_groups_only() -> None:
     acls = kafka_acl.agency_acls(A)
     assert {b.principal for b in acls} == {"User:agency-000.00.01.h49"}
-    assert ops(acls, ResourceType.TOPIC, topics.SUBMIT) == {Operation.WRITE}
-    assert ops(acls, ResourceType.TOPIC, topics.inbox(A)) == {Operation.READ, Operation.DESCRIBE}
+    assert ops(acls, ResourceType.TOPIC, wire.SUBMIT) == {Operation.WRITE}
+    assert ops(acls, ResourceType.TOPIC, wire.inbox(A)) == {Operation.READ, Operation.DESCRIBE}
     assert ops(acls, ResourceType.GROUP, "agency-000.00.01.h49.") == {Operation.READ}
     assert {(b.resource_type, b.name) for b in acls} == {
-        (ResourceType.TOPIC, topics.SUBMIT),
-        (ResourceType.TOPIC, topics.inbox(A)),
+        (ResourceType.TOPIC, wire.SUBMIT),
+        (ResourceType.TOPIC, wire.inbox(A)),
         (ResourceType.GROUP, "agency-000.00.01.h49."),
     }
     assert all(
@@ -48,13 +48,13 @@ def test_only_the_router_writes_inboxes_and_reads_submissions() -> None:
     for service in kafka_acl.HUB_SERVICES:
         acls = kafka_acl.service_acls(SETTINGS, service)
         inbox_ops = ops(acls, ResourceType.TOPIC, "edoc.inbox.")
-        submit_ops = ops(acls, ResourceType.TOPIC, topics.SUBMIT)
+        submit_ops = ops(acls, ResourceType.TOPIC, wire.SUBMIT)
         if service == "router":
             assert Operation.WRITE in inbox_ops and Operation.READ in submit_ops
         else:
             assert Operation.WRITE not in inbox_ops, service
             assert Operation.READ not in submit_ops, service
-        assert Operation.WRITE not in ops(acls, ResourceType.TOPIC, topics.DIRECTORY)
+        assert Operation.WRITE not in ops(acls, ResourceType.TOPIC, wire.DIRECTORY)
         assert not any(b.resource_type is ResourceType.CLUSTER for b in acls)
 
 
@@ -114,9 +114,9 @@ def test_strimzi_topics_skip_inactive_agencies_and_name_inboxes_in_lower_case() 
     names = {
         t["spec"]["topicName"]: t["metadata"]["name"] for t in kafka_topics(SETTINGS, agencies, "e")
     }
-    assert names[topics.inbox(A)] == topics.inbox(A).lower()
-    assert topics.inbox(B) not in names
-    assert topics.SUBMIT in names
+    assert names[wire.inbox(A)] == wire.inbox(A).lower()
+    assert wire.inbox(B) not in names
+    assert wire.SUBMIT in names
 
 
 def test_client_config_plaintext_is_just_the_bootstrap() -> None:

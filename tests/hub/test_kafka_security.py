@@ -1,7 +1,7 @@
 """Kafka-level isolation on a real broker with SASL/SCRAM and the StandardAuthorizer.
 
 One secure broker for the module (``make_test_broker(secure=True)``): the hub's
-services and three agencies are provisioned through ``hub.provision`` exactly as
+services and three agencies are provisioned through ``hub.kafka.security.provision`` exactly as
 ``edoc kafka provision`` does, then each principal is used for real.
 """
 
@@ -28,13 +28,13 @@ from pydantic import SecretStr
 
 from connectors.errors import ConnectorError, KafkaAccessDenied
 from connectors.sdk import HubClient, KafkaAuth
-from hub import kafka_acl, topics
 from hub.directory import load_directory_file
 from hub.errors import BrokerUnavailableError, KafkaLoginRefused
-from hub.health import kafka_probe
-from hub.kafka import client_config, explain_unavailable, login_refusal
-from hub.localkafka import LocalKafka
-from hub.provision import Provisioner
+from hub.kafka.client import client_config, explain_unavailable, login_refusal
+from hub.kafka.security import acl as kafka_acl
+from hub.kafka.security.provision import Provisioner
+from hub.localkafka.broker import LocalKafka
+from hub.runtime.probes import kafka_probe
 from hub.settings import Settings
 from hub.store.db import make_engine
 from hub.store.log import SignatureLog
@@ -154,8 +154,8 @@ async def write_as(settings: Settings, topic: str, value: bytes) -> None:
 async def test_agency_cannot_read_another_agencys_inbox(hub: SecureHub) -> None:
     x = hub.as_user(wire.agency_user(X))
     with pytest.raises(TopicAuthorizationFailedError):
-        await read_as(x, topics.inbox(Y))
-    await read_as(x, topics.inbox(X))  # its own: allowed
+        await read_as(x, wire.inbox(Y))
+    await read_as(x, wire.inbox(X))  # its own: allowed
     # The connector SDK says the same, as an error with a hint, not a hang.
     async with HubClient(x.kafka_bootstrap, auth=hub.agency_auth(X)) as client:
         with pytest.raises(KafkaAccessDenied):
@@ -165,30 +165,30 @@ async def test_agency_cannot_read_another_agencys_inbox(hub: SecureHub) -> None:
 
 async def test_agency_cannot_read_the_events_or_the_submit_topic(hub: SecureHub) -> None:
     x = hub.as_user(wire.agency_user(X))
-    for topic in (topics.EVENTS, topics.SUBMIT, topics.REJECTED, topics.DIRECTORY):
+    for topic in (wire.EVENTS, wire.SUBMIT, wire.REJECTED, wire.DIRECTORY):
         with pytest.raises(TopicAuthorizationFailedError):
             await read_as(x, topic)
 
 
 async def test_agency_cannot_write_to_any_inbox_or_hub_topic(hub: SecureHub) -> None:
     x = hub.as_user(wire.agency_user(X))
-    for topic in (topics.inbox(Y), topics.inbox(X), topics.EVENTS, topics.DIRECTORY):
+    for topic in (wire.inbox(Y), wire.inbox(X), wire.EVENTS, wire.DIRECTORY):
         with pytest.raises(TopicAuthorizationFailedError):
             await write_as(x, topic, b"forged")
 
 
 async def test_agency_groups_are_its_own_prefix_only(hub: SecureHub) -> None:
     x = hub.as_user(wire.agency_user(X))
-    await read_as(x, topics.inbox(X), group=agency_group(X, "folder"))
+    await read_as(x, wire.inbox(X), group=agency_group(X, "folder"))
     for group in ("edoc-router", agency_group(Y, "folder"), "anything"):
         with pytest.raises(GroupAuthorizationFailedError):
-            await read_as(x, topics.inbox(X), group=group)
+            await read_as(x, wire.inbox(X), group=group)
 
 
 async def test_wrong_password_is_refused(hub: SecureHub) -> None:
     bad = hub.as_user(wire.agency_user(X), "not-the-password")
     with pytest.raises((KafkaError, ConnectorError)):
-        await write_as(bad, topics.SUBMIT, b"x")
+        await write_as(bad, wire.SUBMIT, b"x")
 
 
 def edoc_as(
@@ -254,12 +254,12 @@ async def test_refused_login_is_told_apart_from_a_broker_that_is_down(hub: Secur
 
 async def test_services_are_least_privilege(hub: SecureHub) -> None:
     audit = hub.as_user("edoc-audit")
-    await read_as(audit, topics.EVENTS)
-    for topic in (topics.SUBMIT, topics.inbox(X)):
+    await read_as(audit, wire.EVENTS)
+    for topic in (wire.SUBMIT, wire.inbox(X)):
         with pytest.raises(TopicAuthorizationFailedError):
             await read_as(audit, topic)
     with pytest.raises(TopicAuthorizationFailedError):
-        await write_as(hub.as_user("edoc-lifecycle"), topics.EVENTS, b"forged verdict")
+        await write_as(hub.as_user("edoc-lifecycle"), wire.EVENTS, b"forged verdict")
 
 
 # -- the hub still works, each part under its own principal ---------------------------------------
@@ -270,7 +270,7 @@ async def events_for(hub: SecureHub, message_ids: set[str], wait: float = 45) ->
     found: dict[str, dict] = {}  # type: ignore[type-arg]
     async with asyncio.timeout(wait):
         while message_ids - found.keys():
-            for raw in await read_as(hub.admin(), topics.EVENTS):
+            for raw in await read_as(hub.admin(), wire.EVENTS):
                 event = json.loads(raw)
                 if event.get("message_id") in message_ids:
                     found[event["message_id"]] = event
@@ -316,7 +316,7 @@ async def test_full_flow_with_every_part_under_its_own_principal(
         await wait_in_inbox(hub, X, mid)
         event = (await events_for(hub, {mid}))[mid]
         assert event["verdict"] == "ok", event["reasons"]
-        assert event["delivered_to"] == [topics.inbox(Y)]
+        assert event["delivered_to"] == [wire.inbox(Y)]
         # … and the audit recorder (edoc-audit) logged the verdict.
         log = SignatureLog(make_engine(hub.base.database_url))
         async with asyncio.timeout(30):
@@ -344,7 +344,7 @@ async def test_claiming_another_sender_is_refused_by_the_signature_binding(
     assert "sender_mismatch" in events[forged_id]["reasons"]
     replays = [
         json.loads(r)
-        for r in await read_as(hub.admin(), topics.EVENTS)
+        for r in await read_as(hub.admin(), wire.EVENTS)
         if json.loads(r).get("message_id") == genuine_id
     ]
     assert [e["verdict"] for e in replays] == ["ok", "rejected"]
@@ -352,8 +352,8 @@ async def test_claiming_another_sender_is_refused_by_the_signature_binding(
 
 
 async def test_console_works_as_edoc_api(hub: SecureHub) -> None:
-    from hub.console.kafka_ops import KafkaOps  # noqa: PLC0415 -- console only here
-    from hub.console.rejected import RejectedQueue  # noqa: PLC0415
+    from hub.kafka.lag import KafkaOps  # noqa: PLC0415 -- console only here
+    from hub.ops.rejected import RejectedQueue  # noqa: PLC0415
 
     api = hub.as_user("edoc-api")
     ops = KafkaOps(api)
@@ -385,7 +385,7 @@ async def test_provisioning_again_changes_nothing(hub: SecureHub) -> None:
 
 
 async def test_strimzi_export_grants_what_the_broker_holds(hub: SecureHub) -> None:
-    from hub.strimzi import bindings_of_user, kafka_users  # noqa: PLC0415
+    from hub.kafka.security.strimzi import bindings_of_user, kafka_users  # noqa: PLC0415
 
     agencies = [a for a in load_directory_file(hub.base.directory_file) if a.code in (X, Y, C)]
     exported = {u["metadata"]["name"]: u for u in kafka_users(hub.base, agencies, "edoc")}
@@ -400,7 +400,7 @@ async def test_deactivated_agency_loses_its_access(
 ) -> None:
     c_user = wire.agency_user(C)
     c = hub.as_user(c_user)
-    await write_as(c, topics.SUBMIT, signed_package(C, [X]))  # works while active
+    await write_as(c, wire.SUBMIT, signed_package(C, [X]))  # works while active
     agency = next(a for a in load_directory_file(hub.base.directory_file) if a.code == C)
     async with Provisioner.connect(hub.admin()) as prov:
         report = await prov.provision_agencies([agency.model_copy(update={"active": False})])
@@ -408,4 +408,4 @@ async def test_deactivated_agency_loses_its_access(
         assert await prov.admin.describe_acls(kafka_acl.user(c_user)) == []
         assert c_user not in await prov.admin.describe_scram()
     with pytest.raises(KafkaError):
-        await write_as(c, topics.SUBMIT, b"after deactivation")
+        await write_as(c, wire.SUBMIT, b"after deactivation")

@@ -14,13 +14,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from hub.errors import BrokerUnavailableError, KafkaLauncherError
-from hub.localkafka import (
+from hub.localkafka.broker import (
     LocalKafka,
     broker_message_max_bytes,
     new_cluster_id,
     pom_kafka_version,
 )
-from hub.localkafka_proc import wait_for_broker
+from hub.localkafka.process import wait_for_broker
 from hub.settings import get_settings
 from tests._ci import unavailable
 from tests._kafka import broker_unavailable, free_port, make_test_broker

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 
-from hub.logs import JsonFormatter
+from hub.runtime.logs import JsonFormatter
 
 
 def test_extra_fields_become_json_members() -> None:
     record = logging.makeLogRecord(
         {
-            "name": "hub.router",
+            "name": "hub.router.decide",
             "levelno": logging.INFO,
             "levelname": "INFO",
             "msg": "decision %s",

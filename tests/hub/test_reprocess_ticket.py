@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hub.reprocess import make_ticket, read_ticket
+from hub.router.tickets import make_ticket, read_ticket
 from signing.keys import load_cert_chain, load_private_key
 from signing.pki import DemoPKI
 from tests.conftest import A

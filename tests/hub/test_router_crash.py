@@ -42,7 +42,7 @@ from pathlib import Path
 import pytest
 from aiokafka import TopicPartition
 
-from hub import topics
+from schemas import wire
 from schemas.errors import EdocError
 from schemas.package import b64url_decode, b64url_encode, package_sha256
 from signing.pki import DemoPKI
@@ -256,7 +256,7 @@ def build_mixed_stream(
 
 # -- the checks ---------------------------------------------------------------------------
 
-WATCHED = [*(topics.inbox(code) for code in AGENCIES), topics.REJECTED, topics.EVENTS]
+WATCHED = [*(wire.inbox(code) for code in AGENCIES), wire.REJECTED, wire.EVENTS]
 
 
 @dataclass(frozen=True)
@@ -280,9 +280,9 @@ class RunOutput:
         for rec in records:
             by_topic[rec.topic].append(rec)
         return cls(
-            {code: by_topic[topics.inbox(code)] for code in AGENCIES},
-            by_topic[topics.REJECTED],
-            by_topic[topics.EVENTS],
+            {code: by_topic[wire.inbox(code)] for code in AGENCIES},
+            by_topic[wire.REJECTED],
+            by_topic[wire.EVENTS],
         )
 
 
@@ -357,7 +357,7 @@ def assert_one_verdict_per_package(stream: MixedStream, out: RunOutput) -> None:
                 wrong.append(f"{refused.damage} package: {event['verdict']} {event['reasons']}")
         else:
             doc = stream.valid[message_id_of(sub.raw)]
-            inboxes = {topics.inbox(code) for code in doc.recipients}
+            inboxes = {wire.inbox(code) for code in doc.recipients}
             if event["verdict"] != "ok" or set(event["delivered_to"]) != inboxes:
                 wrong.append(
                     f"valid {doc.message_id}: {event['verdict']} {event['reasons']} "

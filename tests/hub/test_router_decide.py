@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub import topics
 from hub.directory import Directory, load_directory_file
-from hub.index import MessageIndex
-from hub.receipts import receipt_id
-from hub.router import Decision, Router
+from hub.router.decide import Decision, Router
+from hub.router.index import MessageIndex
+from hub.router.receipts import receipt_id
 from hub.settings import Settings
+from schemas import wire
 from schemas.directory import Agency, Level
 from schemas.events import SourceRecord
 from schemas.header import Classification, Header, Kind, StatusCode, StatusInfo
@@ -24,7 +24,7 @@ from signing.trust import TrustStore
 from signing.verifier import Verifier
 from tests.conftest import HUB, PDF, A, B, C, PackageFactory, make_header
 
-SRC = SourceRecord(topic=topics.SUBMIT, partition=0, offset=0)
+SRC = SourceRecord(topic=wire.SUBMIT, partition=0, offset=0)
 
 
 @pytest.fixture
@@ -66,12 +66,12 @@ def test_accepted_document_goes_to_each_recipient_with_a_signed_receipt_each(
     d = decide(router, raw)
     assert d.accepted
     out = by_topic(d)
-    assert out[topics.inbox(B)] == [raw]
-    assert out[topics.inbox(C)] == [raw]
-    receipts = [header_of(v) for v in out[topics.inbox(A)]]
+    assert out[wire.inbox(B)] == [raw]
+    assert out[wire.inbox(C)] == [raw]
+    receipts = [header_of(v) for v in out[wire.inbox(A)]]
     assert {r.status.recipient for r in receipts if r.status} == {B, C}
     mid = header_of(raw).message_id
-    for value in out[topics.inbox(A)]:
+    for value in out[wire.inbox(A)]:
         h = header_of(value)
         assert h.kind is Kind.STATUS and h.sender == HUB and h.to == [A]
         assert h.status is not None and h.status.code is StatusCode.ARRIVED
@@ -79,8 +79,8 @@ def test_accepted_document_goes_to_each_recipient_with_a_signed_receipt_each(
         assert h.message_id == receipt_id(mid, h.status.recipient or "", StatusCode.ARRIVED)
         # The receipt is a package any agency can verify against the same trust anchor.
         assert verifier.verify_bytes(value).verdict == "ok"
-    assert d.event.delivered_to == [topics.inbox(B), topics.inbox(C)]
-    assert topics.REJECTED not in out
+    assert d.event.delivered_to == [wire.inbox(B), wire.inbox(C)]
+    assert wire.REJECTED not in out
 
 
 def test_second_submission_of_the_same_message_id_is_a_duplicate(
@@ -90,8 +90,8 @@ def test_second_submission_of_the_same_message_id_is_a_duplicate(
     assert decide(router, raw).accepted
     again = decide(router, raw)
     assert again.report.reasons == ["duplicate"]
-    assert topics.inbox(B) not in by_topic(again)
-    assert by_topic(again)[topics.REJECTED] == [raw]
+    assert wire.inbox(B) not in by_topic(again)
+    assert by_topic(again)[wire.REJECTED] == [raw]
 
 
 def test_aborted_transaction_forgets_its_acceptances(
@@ -108,7 +108,7 @@ def test_abort_in_one_partition_keeps_what_another_partition_accepted(
 ) -> None:
     """Partitions commit concurrently, each in its own transaction: an abort is per partition."""
     first, second = signed_package(A, [B]), signed_package(A, [C])
-    src = {p: SourceRecord(topic=topics.SUBMIT, partition=p, offset=0) for p in (0, 1)}
+    src = {p: SourceRecord(topic=wire.SUBMIT, partition=p, offset=0) for p in (0, 1)}
     now = datetime.now(UTC)
     assert router.decide(first, source=src[0], received_at=now).accepted
     assert router.decide(second, source=src[1], received_at=now).accepted
@@ -125,12 +125,12 @@ def test_refusal_sends_status_02_with_reasons_to_the_sender(
     d = decide(router, raw)
     assert d.report.reasons == ["sender_mismatch"]
     out = by_topic(d)
-    (receipt,) = out[topics.inbox(A)]
+    (receipt,) = out[wire.inbox(A)]
     status = header_of(receipt).status
     assert status is not None and status.code is StatusCode.REJECTED
     assert status.reasons == ["sender_mismatch"]
     assert verifier.verify_bytes(receipt).verdict == "ok"
-    assert topics.inbox(B) not in out
+    assert wire.inbox(B) not in out
 
 
 def test_unknown_and_inactive_agencies(router: Router, signed_package: PackageFactory) -> None:
@@ -149,7 +149,7 @@ def test_unknown_and_inactive_agencies(router: Router, signed_package: PackageFa
     )
     d = decide(router, signed_package(C, [B]))
     assert d.report.reasons == ["unknown_sender"]
-    assert topics.inbox(C) not in by_topic(d), "no receipt to an inactive agency"
+    assert wire.inbox(C) not in by_topic(d), "no receipt to an inactive agency"
     d = decide(router, signed_package(A, [HUB]))
     assert d.report.reasons == ["unknown_recipient"], "nobody sends documents to the hub"
 
@@ -175,8 +175,8 @@ def test_status_from_recipient_is_routed_to_the_original_sender(
 
     accepted = decide(router, status(B, A, doc_id, StatusCode.ACCEPTED))
     assert accepted.accepted
-    assert by_topic(accepted)[topics.inbox(A)] != []
-    assert all(header_of(v).sender == B for v in by_topic(accepted)[topics.inbox(A)]), (
+    assert by_topic(accepted)[wire.inbox(A)] != []
+    assert all(header_of(v).sender == B for v in by_topic(accepted)[wire.inbox(A)]), (
         "statuses get no hub receipt"
     )
     recall = decide(router, status(A, B, doc_id, StatusCode.RECALL_REQUESTED))
@@ -211,7 +211,7 @@ def test_secret_stale_and_too_large(router: Router, pki: DemoPKI) -> None:
     raw = build_package(hdr, {"a1": big}, [signer]).to_bytes()
     d = decide(router, raw)
     assert d.report.reasons == ["too_large"]
-    assert by_topic(d)[topics.REJECTED] == [raw], "even an oversized package is kept"
+    assert by_topic(d)[wire.REJECTED] == [raw], "even an oversized package is kept"
 
 
 def test_event_for_every_decision_carries_the_report(
@@ -219,7 +219,7 @@ def test_event_for_every_decision_carries_the_report(
 ) -> None:
     raw = signed_package(A, [B])
     d = decide(router, raw)
-    (event_bytes,) = by_topic(d)[topics.EVENTS]
+    (event_bytes,) = by_topic(d)[wire.EVENTS]
     event = json.loads(event_bytes)
     assert event["message_id"] == str(header_of(raw).message_id)
     assert event["report"]["header_sha256"] == d.report.header_sha256
@@ -246,7 +246,7 @@ def test_register_report_goes_to_the_hub_only(router: Router, pki: DemoPKI) -> N
 
     ok = decide(router, report([HUB]))
     assert ok.accepted and ok.event.delivered_to == []
-    (receipt,) = by_topic(ok)[topics.inbox(A)]
+    (receipt,) = by_topic(ok)[wire.inbox(A)]
     status = header_of(receipt).status
     assert status is not None and status.code is StatusCode.ARRIVED and status.recipient == HUB
     assert decide(router, report([B])).report.reasons == ["unknown_recipient"]
@@ -273,11 +273,11 @@ def test_a_defect_one_package_triggers_refuses_it_as_unprocessable_and_routing_g
     d = decide(router, poison)
     assert d.report.reasons == ["unprocessable"] and not d.accepted
     out = by_topic(d)
-    assert out[topics.REJECTED] == [poison], "kept whole for reprocessing"
+    assert out[wire.REJECTED] == [poison], "kept whole for reprocessing"
     assert d.event.reasons == ["unprocessable"] and d.event.source == SRC
     assert "OverflowError" in d.report.details[0]
     assert header_of(poison).message_id is not None
     assert router.index.get(str(header_of(poison).message_id)) is None, "not remembered"
-    assert set(out) == {topics.REJECTED, topics.EVENTS}
+    assert set(out) == {wire.REJECTED, wire.EVENTS}
     # The next package is decided as usual.
     assert decide(router, signed_package(A, [B])).accepted

@@ -14,11 +14,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError
 
-from hub import topics
 from hub.directory import load_directory_file, publish_agencies
-from hub.router_service import RouterService
-from hub.serve import build_verifier
+from hub.router.service import RouterService
+from hub.runtime.serve import build_verifier
 from hub.settings import Settings
+from schemas import wire
 from schemas.package import Package, b64url_decode, b64url_encode, package_sha256, parse_package
 from signing.pki import DemoPKI
 from signing.verifier import Verifier
@@ -69,7 +69,7 @@ async def submit(bootstrap: str, *packages: bytes) -> None:
     await producer.start()
     try:
         for raw in packages:
-            await producer.send_and_wait(topics.SUBMIT, raw, key=b"test")
+            await producer.send_and_wait(wire.SUBMIT, raw, key=b"test")
     finally:
         await producer.stop()
 
@@ -102,7 +102,7 @@ async def read_topic(bootstrap: str, topic: str, *, quiet: float = 1.5) -> list[
 async def wait_for_event(bootstrap: str, key: str, value: str, wait: float = 30) -> dict:  # type: ignore[type-arg]
     async with asyncio.timeout(wait):
         while True:
-            for raw in await read_topic(bootstrap, topics.EVENTS, quiet=0.5):
+            for raw in await read_topic(bootstrap, wire.EVENTS, quiet=0.5):
                 event = json.loads(raw)
                 if event.get(key) == value:
                     return event  # type: ignore[no-any-return]
@@ -121,12 +121,12 @@ async def test_document_delivered_exactly_once_to_recipient_only(
     event = await wait_for_event(kafka_bootstrap, "message_id", mid)
     assert event["verdict"] == "ok"
     assert event["reasons"] == []
-    assert event["delivered_to"] == [topics.inbox(B)]
-    inbox_b = await read_topic(kafka_bootstrap, topics.inbox(B))
+    assert event["delivered_to"] == [wire.inbox(B)]
+    inbox_b = await read_topic(kafka_bootstrap, wire.inbox(B))
     assert inbox_b.count(raw) == 1, "delivered bytes are the original bytes, once"
     for other in (A, C):
-        assert raw not in await read_topic(kafka_bootstrap, topics.inbox(other), quiet=0.5)
-    assert raw not in await read_topic(kafka_bootstrap, topics.REJECTED, quiet=0.5)
+        assert raw not in await read_topic(kafka_bootstrap, wire.inbox(other), quiet=0.5)
+    assert raw not in await read_topic(kafka_bootstrap, wire.REJECTED, quiet=0.5)
 
 
 async def test_header_altered_after_signing_is_refused(
@@ -142,8 +142,8 @@ async def test_header_altered_after_signing_is_refused(
     assert event["verdict"] == "rejected"
     assert event["reasons"] == ["bad_signature"]
     assert event["delivered_to"] == []
-    assert raw not in await read_topic(kafka_bootstrap, topics.inbox(C), quiet=0.5)
-    rejected = await read_topic(kafka_bootstrap, topics.REJECTED)
+    assert raw not in await read_topic(kafka_bootstrap, wire.inbox(C), quiet=0.5)
+    rejected = await read_topic(kafka_bootstrap, wire.REJECTED)
     assert rejected.count(raw) == 1, "the refused original is kept on edoc.rejected"
 
 
@@ -155,13 +155,13 @@ async def test_unreadable_package_gets_malformed_verdict_and_is_kept(
     event = await wait_for_event(kafka_bootstrap, "package_sha256", package_sha256(raw))
     assert event["reasons"] == ["malformed"]
     assert event["message_id"] is None
-    assert raw in await read_topic(kafka_bootstrap, topics.REJECTED)
+    assert raw in await read_topic(kafka_bootstrap, wire.REJECTED)
 
 
 async def events_for(bootstrap: str, key: str, value: str) -> list[dict]:  # type: ignore[type-arg]
     return [
         e
-        for e in map(json.loads, await read_topic(bootstrap, topics.EVENTS, quiet=0.5))
+        for e in map(json.loads, await read_topic(bootstrap, wire.EVENTS, quiet=0.5))
         if e.get(key) == value
     ]
 
@@ -176,7 +176,7 @@ async def test_sender_receives_signed_receipt_per_recipient(
     mid = message_id(raw)
     await submit(kafka_bootstrap, raw)
     await wait_for_event(kafka_bootstrap, "message_id", mid)
-    receipts = [parse_package(v) for v in await read_topic(kafka_bootstrap, topics.inbox(C))]
+    receipts = [parse_package(v) for v in await read_topic(kafka_bootstrap, wire.inbox(C))]
     mine = [p for p in receipts if p.header.status and str(p.header.status.ref_message_id) == mid]
     assert sorted(p.header.status.recipient or "" for p in mine if p.header.status) == [A, B]
     for p in mine:
@@ -199,7 +199,7 @@ async def test_duplicate_is_refused_after_a_router_restart(
             while len(events := await events_for(kafka_bootstrap, "message_id", mid)) < 2:
                 pass
     assert [e["reasons"] for e in events] == [[], ["duplicate"]]
-    inbox_c = await read_topic(kafka_bootstrap, topics.inbox(C))
+    inbox_c = await read_topic(kafka_bootstrap, wire.inbox(C))
     assert inbox_c.count(raw) == 1
 
 
@@ -240,7 +240,7 @@ async def test_agency_added_while_running_gets_an_inbox_and_mail(
     await submit(kafka_bootstrap, second)
     event = await wait_for_event(kafka_bootstrap, "message_id", message_id(second))
     assert event["verdict"] == "ok"
-    assert second in await read_topic(kafka_bootstrap, topics.inbox(new))
+    assert second in await read_topic(kafka_bootstrap, wire.inbox(new))
 
 
 async def test_partition_set_up_that_fails_is_retried_not_left_idle(
@@ -265,9 +265,9 @@ async def test_partition_set_up_that_fails_is_retried_not_left_idle(
                 raise KafkaTimeoutError("injected: InitProducerId timed out")
             await super().start()
 
-    monkeypatch.setattr("hub.router_service.AIOKafkaProducer", FlakyProducer)
+    monkeypatch.setattr("hub.router.service.AIOKafkaProducer", FlakyProducer)
     raws = [signed_package(A, [B]) for _ in range(3)]
-    with caplog.at_level(logging.WARNING, logger="hub.router_service"):
+    with caplog.at_level(logging.WARNING, logger="hub.router.service"):
         async with running_router(router_settings(kafka_bootstrap, pki)):
             await submit(kafka_bootstrap, *raws)
             for raw in raws:
@@ -275,5 +275,5 @@ async def test_partition_set_up_that_fails_is_retried_not_left_idle(
                 assert event["verdict"] == "ok"
     assert failed == ["InitProducerId"]
     assert "failed (KafkaTimeoutError: injected: InitProducerId timed out); retrying" in caplog.text
-    inbox_b = await read_topic(kafka_bootstrap, topics.inbox(B))
+    inbox_b = await read_topic(kafka_bootstrap, wire.inbox(B))
     assert [inbox_b.count(raw) for raw in raws] == [1, 1, 1]

@@ -7,7 +7,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from hub.errors import BrokerUnavailableError
-from hub.serve import serve
+from hub.runtime.serve import serve
 from hub.settings import Settings
 from hub.store.db import MIGRATIONS, make_engine
 from signing.pki import DemoPKI

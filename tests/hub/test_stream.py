@@ -15,11 +15,11 @@ from sqlalchemy.exc import OperationalError
 
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
-from hub.guard import read_parked
-from hub.lifecycle import LifecycleService
+from hub.kafka.guard import read_parked
+from hub.kafka.stream import BatchConsumer, broker_security
+from hub.lifecycle.service import LifecycleService
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
-from hub.stream import BatchConsumer, broker_security
 from schemas import wire
 from schemas.events import VerdictEvent
 from tests.hub.test_guard import Rec

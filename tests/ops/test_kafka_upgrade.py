@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from hub.errors import KafkaLauncherError
-from hub.localkafka import LocalKafka, pom_kafka_version
+from hub.localkafka.broker import LocalKafka, pom_kafka_version
 from hub.settings import get_settings
 from schemas.errors import EdocError
 from tests._kafka import make_test_broker, shared_lib, start_or_unavailable

@@ -15,7 +15,7 @@
 # Environment: KAFKA_ADMIN_PASSWORD and KAFKA_CLUSTER_ID (required); KAFKA_HOME
 # (/opt/kafka), KAFKA_DATA_DIR, KAFKA_CONF_DIR, KAFKA_LISTEN_HOST (all interfaces),
 # KAFKA_ADVERTISED_HOST (kafka), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
-# KAFKA_MESSAGE_MAX_BYTES (EDOC_MAX_PACKAGE_BYTES plus headroom, as hub/localkafka.py).
+# KAFKA_MESSAGE_MAX_BYTES (EDOC_MAX_PACKAGE_BYTES plus headroom, as hub/localkafka/broker.py).
 set -euo pipefail
 
 : "${KAFKA_ADMIN_PASSWORD:?set KAFKA_ADMIN_PASSWORD (deploy/compose/.env)}"

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from hub import topics
 from hub.console.session import COOKIE, LANG_COOKIE
 from hub.coverage.facts import facts_from_event
 from hub.coverage.store import CoverageStore
-from hub.logs import JsonFormatter
+from hub.runtime.logs import JsonFormatter
 from hub.store.db import make_engine
 from hub.store.tokens import list_tokens, revoke_token
+from schemas import wire
 from tests.conftest import A
 from tests.hub.api.console_tools import Hub, offline_settings, running_hub
 from tests.hub.coverage.traffic import DISTRICT, S1, S2, TZ, month_of_traffic
@@ -208,7 +208,7 @@ async def test_asyncapi_describes_every_topic_and_resolves_every_reference(hub: 
     doc = (await hub.client.get("/asyncapi.json")).json()
     assert doc["asyncapi"].startswith("3.")
     addresses = {c["address"] for c in doc["channels"].values()}
-    named = {v for k, v in vars(topics).items() if k.isupper() and isinstance(v, str)}
+    named = {v for k, v in vars(wire).items() if k.isupper() and isinstance(v, str)}
     fixed = {v for v in named if v.startswith("edoc.") and not v.endswith(".")}
     assert fixed <= addresses, f"topics without a channel: {fixed - addresses}"
     assert "edoc.inbox.{agency}" in addresses

@@ -2,7 +2,7 @@
 
 Debian's ``chromium`` is driven by Playwright (``executable_path``: no browser
 download). The hub runs as users run it — router, audit recorder, coverage,
-lifecycle and the API with its monitor, all in ``hub.serve.serve`` — while the
+lifecycle and the API with its monitor, all in ``hub.runtime.serve.serve`` — while the
 provincial traffic simulator submits packages, so the dashboard has real
 numbers to move. Screenshots go to ``.ci/artifacts/`` (the CI keeps them).
 
@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from connectors.simulate import SimAgency, Simulator
-from hub.serve import SERVICES, serve
+from hub.runtime.serve import SERVICES, serve
 from hub.settings import Settings
 from signing.pki import DemoPKI
 from tests._ci import unavailable

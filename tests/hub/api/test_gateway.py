@@ -20,12 +20,12 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from hub import topics
 from hub.api.app import create_app
-from hub.kafka import TopicAdmin
+from hub.kafka.client import TopicAdmin
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.tokens import create_token, revoke_token
+from schemas import wire
 from schemas.package import parse_package
 from signing.pki import DemoPKI
 from tests._kafka import free_port
@@ -108,15 +108,15 @@ async def fill_inboxes(settings: Settings, packages: PackageFactory) -> Inboxes:
         for n in (1, 2):
             async with producer.transaction():
                 raw = packages(A, [B], subject=f"Văn bản {n}")
-                x_records[await put(topics.inbox(x), raw)] = raw
+                x_records[await put(wire.inbox(x), raw)] = raw
         await producer.begin_transaction()
-        aborted = await put(topics.inbox(x), packages(A, [B], subject="bị hủy"))
+        aborted = await put(wire.inbox(x), packages(A, [B], subject="bị hủy"))
         await producer.abort_transaction()
         async with producer.transaction():
             raw = packages(A, [B], subject="Văn bản 3")
-            x_records[await put(topics.inbox(x), raw)] = raw
+            x_records[await put(wire.inbox(x), raw)] = raw
             y_raw = packages(B, [A], subject="Văn bản cho Y")
-            y_offset = await put(topics.inbox(y), y_raw)
+            y_offset = await put(wire.inbox(y), y_raw)
     finally:
         await producer.stop()
     return Inboxes(x, y, x_records, aborted, {y_offset: y_raw})
@@ -287,7 +287,7 @@ async def read_record(bootstrap: str, partition: int, offset: int) -> tuple[byte
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        tp = TopicPartition(topics.SUBMIT, partition)
+        tp = TopicPartition(wire.SUBMIT, partition)
         consumer.assign([tp])
         consumer.seek(tp, offset)
         rec = await consumer.getone()
@@ -313,9 +313,9 @@ async def test_submit_produces_the_package_unchanged(
     )
     assert (key, value) == (A.encode(), raw)
     assert headers == {
-        topics.H_MESSAGE_ID: mid,
-        topics.H_KIND: "document",
-        topics.H_PROFILE: "jws",
+        wire.H_MESSAGE_ID: mid,
+        wire.H_KIND: "document",
+        wire.H_PROFILE: "jws",
     }
 
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from hub import topics
-from hub.console.kafka_ops import topic_partitions
-from hub.console.stats import OTHER_AGENCIES
 from hub.directory import publish_agencies
-from hub.router_service import RouterService
+from hub.kafka.lag import topic_partitions
+from hub.ops.stats import OTHER_AGENCIES
+from hub.router.service import RouterService
 from hub.settings import Settings
+from schemas import wire
 from schemas.directory import Agency, Level
 from schemas.package import Package, b64url_decode, b64url_encode
 from signing.pki import DemoPKI
@@ -113,7 +113,7 @@ async def test_monitor_counts_what_the_router_decides(
     async def router_lag_known() -> bool:
         health = await hub.app.state.monitor.refresh()
         rows = [r for r in health.lag if r.group == router.settings.router_group]
-        return bool(rows) and all(r.topic == topics.SUBMIT and r.lag == 0 for r in rows)
+        return bool(rows) and all(r.topic == wire.SUBMIT and r.lag == 0 for r in rows)
 
     await eventually(router_lag_known)
     text = (await hub.client.get("/metrics", headers=hub.bearer("operator"))).text
@@ -183,19 +183,19 @@ async def test_an_operator_reprocesses_a_refused_package_after_the_directory_lea
     assert action["target"] == item["ref"] and action["submitted"].startswith("edoc.submit/")
 
     async def accepted() -> bool:
-        events = [json.loads(v) for v, _ in await read_all(kafka_bootstrap, topics.EVENTS)]
+        events = [json.loads(v) for v, _ in await read_all(kafka_bootstrap, wire.EVENTS)]
         return any(e["message_id"] == mid and e["verdict"] == "ok" for e in events)
 
     await eventually(accepted)
-    inbox = [v for v, _ in await read_all(kafka_bootstrap, topics.inbox(new))]
+    inbox = [v for v, _ in await read_all(kafka_bootstrap, wire.inbox(new))]
     assert inbox.count(raw) == 1, "the original bytes, delivered once"
-    resubmitted = [h for v, h in await read_all(kafka_bootstrap, topics.SUBMIT) if v == raw]
-    assert any(h.get(topics.H_REPROCESS_OF) == item["ref"] for h in resubmitted)
-    assert any("test operator" in h.get(topics.H_REPROCESSED_BY, "") for h in resubmitted)
+    resubmitted = [h for v, h in await read_all(kafka_bootstrap, wire.SUBMIT) if v == raw]
+    assert any(h.get(wire.H_REPROCESS_OF) == item["ref"] for h in resubmitted)
+    assert any("test operator" in h.get(wire.H_REPROCESSED_BY, "") for h in resubmitted)
     assert all(
-        h.get(topics.H_REPROCESS_TICKET) for h in resubmitted if h.get(topics.H_REPROCESS_OF)
+        h.get(wire.H_REPROCESS_TICKET) for h in resubmitted if h.get(wire.H_REPROCESS_OF)
     )
-    actions = [json.loads(v) for v, _ in await read_all(kafka_bootstrap, topics.OPERATIONS)]
+    actions = [json.loads(v) for v, _ in await read_all(kafka_bootstrap, wire.OPERATIONS)]
     assert any(a["target"] == item["ref"] and a["action"] == "reprocess" for a in actions)
     listed = (await hub.client.get("/api/v1/ops/rejected", headers=hub.bearer("auditor"))).json()
     again = next(i for i in listed if i["ref"] == item["ref"])

@@ -6,7 +6,7 @@ import random
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
-from hub.console.stats import (
+from hub.ops.stats import (
     MAX_AGENCIES,
     OTHER_AGENCIES,
     SECOND_HORIZON,

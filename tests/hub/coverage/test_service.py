@@ -12,7 +12,7 @@ from hub.coverage.errors import CoverageError
 from hub.coverage.facts import EventFacts
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
-from hub.guard import RecordGuard
+from hub.kafka.guard import RecordGuard
 from hub.settings import Settings
 from tests.hub.coverage.traffic import S1, S2, document, local, malformed, verdict
 from tests.hub.test_guard import FAST, Publisher, Rec

@@ -30,17 +30,17 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub import topics
 from hub.api.app import create_app
 from hub.coverage.models import CoverageReport
 from hub.coverage.periods import Period
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
-from hub.kafka import TopicAdmin
+from hub.kafka.client import TopicAdmin
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.schema import coverage_documents
 from hub.store.tokens import create_token
+from schemas import wire
 from signing.pki import DemoPKI
 from tests.hub.coverage.script import Province, Script, Sent, expected_rows, play
 from tests.hub.coverage.traffic import S1, S2, TZ, document, verdict
@@ -75,7 +75,7 @@ async def verdicts_of(
     """message id → (partition, offset, reasons) of every verdict about our packages."""
     ours = {s.message_id for s in sent}
     consumer = AIOKafkaConsumer(
-        topics.EVENTS,
+        wire.EVENTS,
         bootstrap_servers=bootstrap,
         isolation_level="read_committed",
         auto_offset_reset="earliest",
@@ -107,7 +107,7 @@ async def wait_until_consumed(bootstrap: str, group: str, last: dict[int, int]) 
             while True:
                 committed = await admin.list_consumer_group_offsets(group)
                 if all(
-                    (o := committed.get(TopicPartition(topics.EVENTS, p))) is not None
+                    (o := committed.get(TopicPartition(wire.EVENTS, p))) is not None
                     and o.offset > off
                     for p, off in last.items()
                 ):
@@ -221,7 +221,7 @@ async def test_edoc_serve_only_coverage_counts_and_stops_cleanly(
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait(topics.EVENTS, verdict(header).to_bytes(), key=S1.encode())
+        await producer.send_and_wait(wire.EVENTS, verdict(header).to_bytes(), key=S1.encode())
     finally:
         await producer.stop()
     env = {

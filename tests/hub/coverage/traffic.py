@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hub import topics
+from schemas import wire
 from schemas.events import SourceRecord, VerdictEvent
 from schemas.header import (
     Classification,
@@ -152,7 +152,7 @@ def verdict(
         received_at=decided,
         decided_at=decided,
         source=SourceRecord(
-            topic=topics.SUBMIT, partition=0, offset=next(_offsets) if offset is None else offset
+            topic=wire.SUBMIT, partition=0, offset=next(_offsets) if offset is None else offset
         ),
         report=report,
         header=b64url_encode(raw),
@@ -174,7 +174,7 @@ def malformed() -> VerdictEvent:
         reasons=[Reason.MALFORMED],
         received_at=now,
         decided_at=now,
-        source=SourceRecord(topic=topics.SUBMIT, partition=0, offset=next(_offsets)),
+        source=SourceRecord(topic=wire.SUBMIT, partition=0, offset=next(_offsets)),
         report=report,
     )
 

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.api.app import create_app
-from hub.lifecycle import apply_events, document_statuses, overdue
-from hub.router import Router
+from hub.lifecycle.service import apply_events, document_statuses, overdue
+from hub.router.decide import Router
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.tokens import create_token

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from connectors.agency import AgencyClient
-from hub.lifecycle import LifecycleService, document_statuses, overdue
+from hub.lifecycle.service import LifecycleService, document_statuses, overdue
 from hub.store.db import make_engine, migrate
 from schemas.header import StatusCode
 from signing.pki import DemoPKI

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from hub.localkafka import LocalKafka
+from hub.localkafka.broker import LocalKafka
 
 app = typer.Typer(
     help="Run a single-node Kafka broker for development and tests "

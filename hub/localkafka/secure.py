@@ -12,7 +12,7 @@ to the broker's state, readable by the owner only::
     security.mode    "sasl" once the storage was formatted with the super-user
 
 Everything else (services, agencies) is provisioned at run time by
-``hub.provision`` through the super-user.
+``hub.kafka.security.provision`` through the super-user.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import KafkaLauncherError
-from hub.kafka_acl import ADMIN_USER
-from hub.provision import new_password, write_private_file
+from hub.kafka.security.acl import ADMIN_USER
+from hub.kafka.security.provision import new_password, write_private_file
 
 SECURE_TEMPLATE = "secure.properties.template"
 MODE_FILE = "security.mode"
@@ -39,7 +39,7 @@ class BrokerAdmin:
     password: str = field(default="", repr=False)
 
     def client_config(self) -> dict[str, Any]:
-        """aiokafka keyword arguments (same shape as ``hub.kafka.client_config``)."""
+        """aiokafka keyword arguments (same shape as ``hub.kafka.client.client_config``)."""
         return {
             "bootstrap_servers": self.bootstrap,
             "security_protocol": "SASL_PLAINTEXT",

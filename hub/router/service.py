@@ -33,16 +33,16 @@ from aiokafka import (
 )
 from aiokafka.errors import KafkaConnectionError, KafkaError, ProducerFenced
 
-from hub import topics
 from hub.directory import Directory, follow_directory, load_directory_file
 from hub.errors import BrokerUnavailableError, HubError
-from hub.guard import describe
-from hub.index import MessageIndex
-from hub.kafka import TopicAdmin, client_config, consumer_config, producer_config
+from hub.kafka.client import TopicAdmin, client_config, consumer_config, producer_config
+from hub.kafka.guard import describe
 from hub.metrics import observe_decision
-from hub.reprocess import read_ticket
-from hub.router import Decision, Router
+from hub.router.decide import Decision, Router
+from hub.router.index import MessageIndex
+from hub.router.tickets import read_ticket
 from hub.settings import Settings
+from schemas import wire
 from schemas.directory import Agency
 from schemas.events import SourceRecord
 from schemas.package import package_sha256
@@ -127,7 +127,7 @@ class RouterService:
         )
         await asyncio.wait_for(ready.wait(), timeout=60)
         await self.index.start(
-            consumer_config(s), await self.admin.partitions(topics.EVENTS), datetime.now(UTC)
+            consumer_config(s), await self.admin.partitions(wire.EVENTS), datetime.now(UTC)
         )
         self._consumer = AIOKafkaConsumer(
             **consumer_config(s),
@@ -136,7 +136,7 @@ class RouterService:
         )
         try:
             await self._consumer.start()
-            self._consumer.subscribe([topics.SUBMIT], listener=_Rebalance(self))
+            self._consumer.subscribe([wire.SUBMIT], listener=_Rebalance(self))
         except KafkaConnectionError as exc:
             raise BrokerUnavailableError(s.kafka_bootstrap, str(exc)) from None
         log.info(
@@ -281,7 +281,7 @@ class RouterService:
         decisions = [self._decide(rec) for rec in records]
         # Inbox topics must exist before the transaction writes to them.
         await self.admin.ensure_inboxes(
-            {topics.agency_of_inbox(r.topic) or "" for d in decisions for r in d.records} - {""}
+            {wire.agency_of_inbox(r.topic) or "" for d in decisions for r in d.records} - {""}
         )
         try:
             async with producer.transaction():
@@ -321,7 +321,7 @@ class RouterService:
     def _decide(self, rec: ConsumerRecord) -> Decision:
         # edoc.submit stamps LogAppendTime: the broker's clock, never the sender's.
         received_at = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
-        ticket = next((v for k, v in rec.headers or () if k == topics.H_REPROCESS_TICKET), None)
+        ticket = next((v for k, v in rec.headers or () if k == wire.H_REPROCESS_TICKET), None)
         if ticket is not None and isinstance(rec.value, bytes) and self._hub_cert is not None:
             # An operator re-submitted a refused package: freshness is judged against
             # when it first arrived, if (and only if) the hub itself vouches for that.

@@ -1,6 +1,6 @@
 """Routing decisions: what the router writes for one submitted package.
 
-Pure logic — no Kafka client here. ``hub.router_service`` reads ``edoc.submit``,
+Pure logic — no Kafka client here. ``hub.router.service`` reads ``edoc.submit``,
 calls ``Router.decide`` and writes the records it returns in one Kafka
 transaction, then calls ``commit`` or ``rollback`` on the message index.
 
@@ -19,12 +19,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from hub import topics
 from hub.directory import Directory
-from hub.guard import describe
-from hub.index import Accepted, MessageIndex
+from hub.kafka.guard import describe
 from hub.metrics import UNPROCESSABLE
-from hub.receipts import make_receipt
+from hub.router.index import Accepted, MessageIndex
+from hub.router.receipts import make_receipt
+from schemas import wire
 from schemas.bounds import check_instant
 from schemas.errors import MalformedPackageError
 from schemas.events import SourceRecord, VerdictEvent
@@ -64,19 +64,19 @@ class Decision:
 
 def _headers(report: VerificationReport, profile: str | None) -> list[tuple[str, bytes]]:
     out = [
-        (topics.H_VERDICT, report.verdict.encode()),
-        (topics.H_PACKAGE_SHA256, report.package_sha256.encode()),
+        (wire.H_VERDICT, report.verdict.encode()),
+        (wire.H_PACKAGE_SHA256, report.package_sha256.encode()),
     ]
     if report.message_id is not None:
-        out.append((topics.H_MESSAGE_ID, str(report.message_id).encode()))
+        out.append((wire.H_MESSAGE_ID, str(report.message_id).encode()))
     if report.kind is not None:
-        out.append((topics.H_KIND, report.kind.value.encode()))
+        out.append((wire.H_KIND, report.kind.value.encode()))
     if report.from_ is not None:
-        out.append((topics.H_FROM, report.from_.encode()))
+        out.append((wire.H_FROM, report.from_.encode()))
     if profile:
-        out.append((topics.H_PROFILE, profile.encode()))
+        out.append((wire.H_PROFILE, profile.encode()))
     if report.reasons:
-        out.append((topics.H_REASONS, ",".join(r.value for r in report.reasons).encode()))
+        out.append((wire.H_REASONS, ",".join(r.value for r in report.reasons).encode()))
     return out
 
 
@@ -194,7 +194,7 @@ class Router:
         now = now or datetime.now(UTC)
         try:
             return self._decide(raw, source=source, received_at=received_at, now=now)
-        except Exception as exc:  # the router's per-record guard (hub.guard for the others)
+        except Exception as exc:  # the router's per-record guard (hub.kafka.guard for the others)
             return self.unprocessable(raw, source=source, received_at=received_at, now=now, exc=exc)
 
     def unprocessable(
@@ -243,8 +243,8 @@ class Router:
             report,
             event,
             [
-                OutRecord(topics.REJECTED, b"unknown", raw, headers),
-                OutRecord(topics.EVENTS, b"unknown", event.to_bytes(), headers),
+                OutRecord(wire.REJECTED, b"unknown", raw, headers),
+                OutRecord(wire.EVENTS, b"unknown", event.to_bytes(), headers),
             ],
         )
 
@@ -265,14 +265,14 @@ class Router:
                 if code == self.hub_code:  # a register report: the hub is the recipient
                     records += self._receipt(header, StatusCode.ARRIVED, now, recipient=code)
                     continue
-                topic = topics.inbox(code)
+                topic = wire.inbox(code)
                 records.append(OutRecord(topic, key, raw, headers))
                 delivered.append(topic)
                 if header.kind is not Kind.STATUS:
                     records += self._receipt(header, StatusCode.ARRIVED, now, recipient=code)
         else:
             # The original bytes travel unchanged so nothing is lost and reprocessing is exact.
-            records.append(OutRecord(topics.REJECTED, key, raw, headers))
+            records.append(OutRecord(wire.REJECTED, key, raw, headers))
             if parsed is not None and self.directory.is_active(parsed.header.sender):
                 records += self._receipt(
                     parsed.header, StatusCode.REJECTED, now, reasons=list(report.reasons)
@@ -294,7 +294,7 @@ class Router:
             signatures=list(parsed.package.signatures) if parsed is not None else [],
             router_group=self.group,
         )
-        records.append(OutRecord(topics.EVENTS, key, event.to_bytes(), headers))
+        records.append(OutRecord(wire.EVENTS, key, event.to_bytes(), headers))
         if report.ok and parsed is not None:
             # Last, once nothing more can fail: a refusal as unprocessable must not
             # leave the message id remembered as accepted.
@@ -341,10 +341,10 @@ class Router:
             reasons=reasons,
         )
         headers = [
-            (topics.H_KIND, Kind.STATUS.value.encode()),
-            (topics.H_FROM, self.hub_code.encode()),
-            (topics.H_VERDICT, b"ok"),
-            (topics.H_STATUS, code.value.encode()),
-            (topics.H_REF_MESSAGE_ID, str(header.message_id).encode()),
+            (wire.H_KIND, Kind.STATUS.value.encode()),
+            (wire.H_FROM, self.hub_code.encode()),
+            (wire.H_VERDICT, b"ok"),
+            (wire.H_STATUS, code.value.encode()),
+            (wire.H_REF_MESSAGE_ID, str(header.message_id).encode()),
         ]
-        return [OutRecord(topics.inbox(header.sender), self.hub_code.encode(), value, headers)]
+        return [OutRecord(wire.inbox(header.sender), self.hub_code.encode(), value, headers)]

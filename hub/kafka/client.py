@@ -28,7 +28,6 @@ from aiokafka.errors import (
 )
 from aiokafka.helpers import create_ssl_context
 
-from hub import topics
 from hub.errors import BrokerUnavailableError, HubError, KafkaLoginRefused
 from hub.settings import Settings
 from schemas import wire
@@ -201,20 +200,20 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
     return [
         # The broker stamps the receive time, so a sender cannot fake freshness.
         NewTopic(
-            topics.SUBMIT,
+            wire.SUBMIT,
             parts,
             rf,
             topic_configs={**common, "message.timestamp.type": "LogAppendTime"},
         ),
-        NewTopic(topics.EVENTS, parts, rf, topic_configs=common),
-        NewTopic(topics.REJECTED, parts, rf, topic_configs=common),
+        NewTopic(wire.EVENTS, parts, rf, topic_configs=common),
+        NewTopic(wire.REJECTED, parts, rf, topic_configs=common),
         # Checkpoints and the directory are kept forever (the latest per key for the directory).
-        NewTopic(topics.CHECKPOINTS, 1, rf, topic_configs={"retention.ms": "-1"}),
-        NewTopic(topics.DIRECTORY, 1, rf, topic_configs={"cleanup.policy": "compact"}),
-        NewTopic(topics.OPERATIONS, 1, rf, topic_configs={"retention.ms": "-1"}),
+        NewTopic(wire.CHECKPOINTS, 1, rf, topic_configs={"retention.ms": "-1"}),
+        NewTopic(wire.DIRECTORY, 1, rf, topic_configs={"cleanup.policy": "compact"}),
+        NewTopic(wire.OPERATIONS, 1, rf, topic_configs={"retention.ms": "-1"}),
         # Parked records wait for an operator's replay: kept until then, and beyond.
         NewTopic(
-            topics.DEADLETTER,
+            wire.DEADLETTER,
             1,
             rf,
             topic_configs={"retention.ms": "-1", "max.message.bytes": str(record_limit(settings))},
@@ -225,7 +224,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
 def inbox_spec(settings: Settings, agency_code: str) -> NewTopic:
     """An agency's inbox topic (one partition keeps its documents in order)."""
     return NewTopic(
-        topics.inbox(agency_code),
+        wire.inbox(agency_code),
         1,
         settings.topic_replication_factor,
         topic_configs={

@@ -21,11 +21,11 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub.guard import Record, json_decoder
+from hub.kafka.guard import Record, json_decoder
+from hub.kafka.stream import BatchConsumer
 from hub.settings import Settings
 from hub.store.log import utc_text
 from hub.store.schema import document_status
-from hub.stream import BatchConsumer
 from schemas import wire
 from schemas.events import VerdictEvent
 from schemas.header import Header, Kind

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from hub.kafka import client_config
+from hub.kafka.client import client_config
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ State lives under one root directory (default ``EDOC_VAR_DIR/kafka``)::
     data/              log.dirs
     logs/              server.log (INFO) and console.log (stdout/stderr, WARN)
     kafka.pid          process id; the broker leads its own process group
-    admin.password     secure mode only: the super-user's password (hub/localkafka_secure.py)
+    admin.password     secure mode only: the super-user's password (hub/localkafka/secure.py)
     admin-client.properties  secure mode only: the super-user's login for Kafka's own tools
 """
 
@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub import localkafka_secure as secure_mode
 from hub.errors import BrokerUnavailableError, KafkaLauncherError
-from hub.localkafka_proc import (
+from hub.kafka.security.provision import write_private_file
+from hub.localkafka import secure as secure_mode
+from hub.localkafka.process import (
     is_broker,
     locked,
     port_free,
@@ -41,7 +42,6 @@ from hub.localkafka_proc import (
     tail,
     wait_for_broker,
 )
-from hub.provision import write_private_file
 from hub.settings import get_settings
 
 _JAVA_HINT = "install a JDK 17+ (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME"
@@ -94,7 +94,7 @@ class LocalKafkaStatus:
 class LocalKafka:
     """Runs one single-node KRaft broker (broker and controller in one JVM) for dev and tests.
 
-    With ``secure``: SASL_PLAINTEXT, SCRAM-SHA-512 and ACLs (hub/localkafka_secure.py).
+    With ``secure``: SASL_PLAINTEXT, SCRAM-SHA-512 and ACLs (hub/localkafka/secure.py).
     """
 
     def __init__(

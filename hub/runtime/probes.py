@@ -7,7 +7,7 @@ containers and Kubernetes want ``/healthz`` and ``/readyz`` like the API's. With
 =============  ==================================================================
 ``/healthz``   200 while the process and its event loop answer (liveness); a
                service that fails after it started is restarted inside the
-               process (``hub.serve``), so liveness stays 200
+               process (``hub.runtime.serve``), so liveness stays 200
 ``/readyz``    200 when Kafka answers a metadata request as this service's user,
                for services with a database the database answers ``SELECT 1``, and
                every service of the process runs; 503 naming the failing part or
@@ -35,7 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.errors import HubError
-from hub.kafka import client_config, login_refusal
+from hub.kafka.client import client_config, login_refusal
 from hub.settings import Settings
 from hub.store.db import make_engine
 

@@ -1,7 +1,7 @@
 """Who may do what on Kafka: the one source of the hub's principals and their ACLs.
 
-Both the live provisioning (``hub.provision``, ``edoc kafka provision``) and the
-Strimzi export (``hub.strimzi``, ``edoc directory export --format strimzi``) are
+Both the live provisioning (``hub.kafka.security.provision``, ``edoc kafka provision``) and the
+Strimzi export (``hub.kafka.security.strimzi``, ``edoc directory export --format strimzi``) are
 built from the functions here, so a cluster configured either way grants exactly
 the same rights (``tests/deploy`` checks it against a real broker).
 
@@ -29,8 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from hub import topics
 from hub.settings import Settings
+from schemas import wire
 from schemas.wire import agency_group_prefix, agency_user
 
 
@@ -83,7 +83,7 @@ ADMIN_USER = "edoc-admin"
 #: Hub services that run under a principal of their own, and the all-in-one principal.
 HUB_SERVICES = ("router", "audit", "coverage", "lifecycle", "api")
 ALL_IN_ONE = "hub"
-#: Console transactional ids start with this (hub.console.rejected).
+#: Console transactional ids start with this (hub.ops.rejected).
 CONSOLE_TRANSACTIONAL_PREFIX = "edoc-console-"
 
 
@@ -140,8 +140,8 @@ def agency_acls(code: str) -> list[AclBinding]:
     p = user(agency_user(code))
     T, G = ResourceType.TOPIC, ResourceType.GROUP
     return sorted(
-        _bindings(p, T, topics.SUBMIT, Operation.WRITE)
-        + _bindings(p, T, topics.inbox(code), Operation.READ, Operation.DESCRIBE)
+        _bindings(p, T, wire.SUBMIT, Operation.WRITE)
+        + _bindings(p, T, wire.inbox(code), Operation.READ, Operation.DESCRIBE)
         + _bindings(p, G, agency_group_prefix(code), Operation.READ, pattern=PatternType.PREFIXED)
     )
 
@@ -173,35 +173,35 @@ def service_acls(settings: Settings, service: str) -> list[AclBinding]:
     # start and creates only those it cannot see.
     out = _bindings(p, T, "edoc.", D, pattern=prefixed)
     if service == "router":
-        out += _bindings(p, T, topics.SUBMIT, R)
-        out += _bindings(p, T, topics.EVENTS, R, W)  # reads its own verdicts for duplicates
-        out += _bindings(p, T, topics.REJECTED, W)
-        out += _bindings(p, T, topics.DIRECTORY, R)
-        out += _bindings(p, T, topics.inbox(""), W, C, pattern=prefixed)
+        out += _bindings(p, T, wire.SUBMIT, R)
+        out += _bindings(p, T, wire.EVENTS, R, W)  # reads its own verdicts for duplicates
+        out += _bindings(p, T, wire.REJECTED, W)
+        out += _bindings(p, T, wire.DIRECTORY, R)
+        out += _bindings(p, T, wire.inbox(""), W, C, pattern=prefixed)
         out += _bindings(p, G, settings.router_group, R)
         # Router instances' transactional ids start with the router group's name.
         out += _bindings(p, TX, settings.router_group, W, pattern=prefixed)
     elif service == "audit":
-        out += _bindings(p, T, topics.EVENTS, R)
-        out += _bindings(p, T, topics.CHECKPOINTS, W)
-        out += _bindings(p, T, topics.DEADLETTER, W)  # parks what it cannot record
+        out += _bindings(p, T, wire.EVENTS, R)
+        out += _bindings(p, T, wire.CHECKPOINTS, W)
+        out += _bindings(p, T, wire.DEADLETTER, W)  # parks what it cannot record
         out += _bindings(p, G, settings.audit_group, R)
     elif service == "coverage":
-        out += _bindings(p, T, topics.EVENTS, R)
-        out += _bindings(p, T, topics.DIRECTORY, R)
-        out += _bindings(p, T, topics.DEADLETTER, W)
+        out += _bindings(p, T, wire.EVENTS, R)
+        out += _bindings(p, T, wire.DIRECTORY, R)
+        out += _bindings(p, T, wire.DEADLETTER, W)
         out += _bindings(p, G, settings.coverage_group, R)
     elif service == "lifecycle":
-        out += _bindings(p, T, topics.EVENTS, R)
-        out += _bindings(p, T, topics.DEADLETTER, W)
+        out += _bindings(p, T, wire.EVENTS, R)
+        out += _bindings(p, T, wire.DEADLETTER, W)
         out += _bindings(p, G, settings.lifecycle_group, R)
     else:  # api: console, auditor API, HTTP gateway
-        out += _bindings(p, T, topics.EVENTS, R)
-        out += _bindings(p, T, topics.REJECTED, R)
-        out += _bindings(p, T, topics.OPERATIONS, R, W)
-        out += _bindings(p, T, topics.DEADLETTER, R)  # the console shows parked records
-        out += _bindings(p, T, topics.SUBMIT, W)  # gateway and reprocessing
-        out += _bindings(p, T, topics.inbox(""), R, pattern=prefixed)  # gateway inbox reads
+        out += _bindings(p, T, wire.EVENTS, R)
+        out += _bindings(p, T, wire.REJECTED, R)
+        out += _bindings(p, T, wire.OPERATIONS, R, W)
+        out += _bindings(p, T, wire.DEADLETTER, R)  # the console shows parked records
+        out += _bindings(p, T, wire.SUBMIT, W)  # gateway and reprocessing
+        out += _bindings(p, T, wire.inbox(""), R, pattern=prefixed)  # gateway inbox reads
         out += _bindings(p, G, settings.gateway_group_prefix, R, pattern=prefixed)
         for group in _service_groups(settings):  # consumer lag on the dashboard
             out += _bindings(p, G, group, D)

@@ -1,6 +1,6 @@
 """Parked records: list what is on ``edoc.deadletter`` and replay it after a fix.
 
-A service parks a record it cannot process (``hub.guard``). Once the cause is
+A service parks a record it cannot process (``hub.kafka.guard``). Once the cause is
 fixed (a defect corrected, a database column widened), an operator replays it:
 the record is handed to the *same* per-record code the service runs (decode,
 then the store's idempotent apply), in this process, against the hub's
@@ -32,16 +32,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import KafkaError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub import topics
 from hub.coverage.facts import facts_from_event
 from hub.coverage.periods import load_timezone
 from hub.coverage.store import CoverageStore
 from hub.errors import BrokerUnavailableError, HubError
-from hub.guard import Parked, describe, json_decoder, read_parked
-from hub.kafka import consumer_config, producer_config
-from hub.lifecycle import apply_events
+from hub.kafka.client import consumer_config, producer_config
+from hub.kafka.guard import Parked, describe, json_decoder, read_parked
+from hub.lifecycle.service import apply_events
 from hub.settings import Settings
 from hub.store.log import SignatureLog
+from schemas import wire
 from schemas.events import VerdictEvent
 
 #: Seconds a read of the topics may take before the broker counts as unavailable.
@@ -70,13 +70,13 @@ class ParkedRecord:
     @property
     def ref(self) -> str:
         """``edoc.deadletter/0/<offset>``: the name replay actions use."""
-        return f"{topics.DEADLETTER}/0/{self.offset}"
+        return f"{wire.DEADLETTER}/0/{self.offset}"
 
     def as_source(self) -> _Source:
         """The record as the service first read it (same topic, partition and offset)."""
         p = self.parked
         return _Source(
-            topic=p.topic if p else topics.DEADLETTER,
+            topic=p.topic if p else wire.DEADLETTER,
             partition=p.partition if p else 0,
             offset=p.offset if p else self.offset,
             key=self.key,
@@ -185,7 +185,7 @@ def _parked(rec: ConsumerRecord) -> ParkedRecord:
 async def replay_actions(settings: Settings) -> dict[str, dict[str, Any]]:
     """The latest replay action per parked record, by ``edoc.deadletter/0/<offset>``."""
     done: dict[str, dict[str, Any]] = {}
-    for rec in await _read(settings, topics.OPERATIONS, ACTIONS_READ):
+    for rec in await _read(settings, wire.OPERATIONS, ACTIONS_READ):
         with contextlib.suppress(ValueError, TypeError):
             action = json.loads(rec.value)
             if isinstance(action, dict) and action.get("action") == "replay":
@@ -195,7 +195,7 @@ async def replay_actions(settings: Settings) -> dict[str, dict[str, Any]]:
 
 async def list_parked(settings: Settings, limit: int = 100) -> list[ParkedRecord]:
     """The newest ``limit`` parked records, newest first, marked when replayed."""
-    items = [_parked(r) for r in await _read(settings, topics.DEADLETTER, limit)]
+    items = [_parked(r) for r in await _read(settings, wire.DEADLETTER, limit)]
     done = await replay_actions(settings)
     for item in items:
         item.replayed = done.get(item.ref)
@@ -205,9 +205,9 @@ async def list_parked(settings: Settings, limit: int = 100) -> list[ParkedRecord
 
 async def get_parked(settings: Settings, offset: int) -> ParkedRecord:
     """One parked record, with its bytes."""
-    found = await _read(settings, topics.DEADLETTER, 1, offset=offset)
+    found = await _read(settings, wire.DEADLETTER, 1, offset=offset)
     if not found:
-        raise DeadLetterError(f"no record {offset} on {topics.DEADLETTER}")
+        raise DeadLetterError(f"no record {offset} on {wire.DEADLETTER}")
     return _parked(found[0])
 
 
@@ -244,7 +244,7 @@ async def replay(
     try:
         await producer.start()
         await producer.send_and_wait(
-            topics.OPERATIONS, json.dumps(action).encode(), key=item.ref.encode()
+            wire.OPERATIONS, json.dumps(action).encode(), key=item.ref.encode()
         )
     except (KafkaError, OSError) as exc:
         raise BrokerUnavailableError(settings.kafka_bootstrap, describe(exc)) from None

@@ -40,7 +40,7 @@ from aiokafka.protocol.types import (
 )
 
 from hub.errors import HubError
-from hub.kafka_acl import AclBinding, Operation, PatternType, Permission, ResourceType
+from hub.kafka.security.acl import AclBinding, Operation, PatternType, Permission, ResourceType
 
 #: Kafka's ``ScramMechanism`` codes and the hash each uses.
 SCRAM_MECHANISMS = {"SCRAM-SHA-256": (1, "sha256"), "SCRAM-SHA-512": (2, "sha512")}

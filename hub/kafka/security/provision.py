@@ -1,6 +1,6 @@
 """Provisioning Kafka access: SCRAM users and ACLs for hub services and agencies.
 
-``Provisioner`` converges the cluster on ``hub.kafka_acl``: for every principal it
+``Provisioner`` converges the cluster on ``hub.kafka.security.acl``: for every principal it
 describes the ACLs the broker holds, deletes those the model no longer grants and
 creates the missing ones, so running it twice changes nothing. A principal gets a
 SCRAM credential only when it has none (or on rotation); the generated password is
@@ -24,11 +24,11 @@ from pathlib import Path
 
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from hub import kafka_acl
 from hub.errors import BrokerUnavailableError, HubError
-from hub.kafka import TopicAdmin, client_config
-from hub.kafka_acl import AclBinding
-from hub.kafka_admin import SecurityAdmin
+from hub.kafka.client import TopicAdmin, client_config
+from hub.kafka.security import acl as kafka_acl
+from hub.kafka.security.acl import AclBinding
+from hub.kafka.security.admin import SecurityAdmin
 from hub.settings import Settings
 from schemas import wire
 from schemas.directory import Agency
@@ -93,7 +93,7 @@ class ProvisionReport:
 
 
 class Provisioner:
-    """Converges users and ACLs on the model in ``hub.kafka_acl``."""
+    """Converges users and ACLs on the model in ``hub.kafka.security.acl``."""
 
     def __init__(self, settings: Settings, admin: SecurityAdmin) -> None:
         self.settings = settings

@@ -3,7 +3,7 @@
 It tails ``edoc.events`` with ``read_committed`` and no consumer group (it
 commits nothing and disturbs no service), starting ``EDOC_MONITOR_HISTORY_MINUTES``
 back so the charts are not empty after a restart, and keeps rolling counters
-in memory (``hub.console.stats``). Every ``EDOC_MONITOR_POLL_SECONDS`` it asks
+in memory (``hub.ops.stats``). Every ``EDOC_MONITOR_POLL_SECONDS`` it asks
 the broker for consumer lag, and the database for the size of the signature
 log and the age of its latest checkpoint.
 
@@ -27,13 +27,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub import topics
-from hub.console.kafka_ops import PROBE_TIMEOUT, KafkaOps, LagRow, topic_partitions
-from hub.console.stats import FlowEvent, FlowStats
-from hub.kafka import client_config, record_limit
+from hub.kafka.client import client_config, record_limit
+from hub.kafka.lag import PROBE_TIMEOUT, KafkaOps, LagRow, topic_partitions
 from hub.metrics import OpsMetrics
+from hub.ops.stats import FlowEvent, FlowStats
 from hub.settings import Settings
 from hub.store.log import SignatureLog
+from schemas import wire
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ class Monitor:
     async def _wait_for_partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         """The partitions of ``edoc.events``; waits while the topic does not exist yet."""
         while not self._stop.is_set():
-            tps = await topic_partitions(consumer, topics.EVENTS)
+            tps = await topic_partitions(consumer, wire.EVENTS)
             if tps:
                 return tps
             with contextlib.suppress(TimeoutError):
@@ -226,7 +226,7 @@ class Monitor:
     def _partitions_changed(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
         # Cheap: metadata is cached by the client and refreshed in the background.
         # None (no metadata yet) is not a change.
-        parts = consumer.partitions_for_topic(topics.EVENTS)
+        parts = consumer.partitions_for_topic(wire.EVENTS)
         return parts is not None and len(parts) != len(tps)
 
     # -- polling health, lag and the log ----------------------------------------------------

@@ -23,13 +23,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from hub import topics
-from hub.console.kafka_ops import topic_partitions
 from hub.errors import BrokerUnavailableError, HubError
-from hub.kafka import TopicAdmin, consumer_config, producer_config
-from hub.reprocess import make_ticket
+from hub.kafka.client import TopicAdmin, consumer_config, producer_config
+from hub.kafka.lag import topic_partitions
+from hub.router.tickets import make_ticket
 from hub.settings import Settings
 from hub.store.tokens import TokenInfo
+from schemas import wire
 from schemas.package import b64url_decode
 from signing.keys import load_private_key
 
@@ -88,7 +88,7 @@ class RejectedItem:
     @property
     def ref(self) -> str:
         """``edoc.rejected/<partition>/<offset>``: how action records name this record."""
-        return f"{topics.REJECTED}/{self.partition}/{self.offset}"
+        return f"{wire.REJECTED}/{self.partition}/{self.offset}"
 
     @classmethod
     def from_record(cls, rec: ConsumerRecord) -> RejectedItem:
@@ -116,20 +116,20 @@ class RejectedItem:
         doc = _object(fields.get("document"))
         code = _object(doc.get("code"))
         number, notation = _text(code.get("number")), _text(code.get("notation"))
-        reasons = [r for r in hdrs.get(topics.H_REASONS, "").split(",") if r]
+        reasons = [r for r in hdrs.get(wire.H_REASONS, "").split(",") if r]
         to = fields.get("to")
         return cls(
             partition=rec.partition,
             offset=rec.offset,
             at=datetime.fromtimestamp(rec.timestamp / 1000, UTC),
             reasons=reasons,
-            message_id=hdrs.get(topics.H_MESSAGE_ID) or _text(fields.get("message_id")),
-            kind=hdrs.get(topics.H_KIND) or _text(fields.get("kind")),
-            sender=hdrs.get(topics.H_FROM) or _text(fields.get("from")),
+            message_id=hdrs.get(wire.H_MESSAGE_ID) or _text(fields.get("message_id")),
+            kind=hdrs.get(wire.H_KIND) or _text(fields.get("kind")),
+            sender=hdrs.get(wire.H_FROM) or _text(fields.get("from")),
             recipients=[c for c in to if isinstance(c, str)] if isinstance(to, list) else [],
             subject=_text(doc.get("subject")),
             doc_code=f"{number}/{notation}" if number and notation else None,
-            package_sha256=hdrs.get(topics.H_PACKAGE_SHA256),
+            package_sha256=hdrs.get(wire.H_PACKAGE_SHA256),
             size=len(raw),
             header=header,
             profiles=profiles,
@@ -214,7 +214,7 @@ class RejectedQueue:
     async def actions(self) -> dict[str, dict[str, Any]]:
         """The latest reprocess action per rejected record, by ``edoc.rejected/<p>/<o>``."""
         done: dict[str, dict[str, Any]] = {}
-        for rec in await self._tail(topics.OPERATIONS, ACTIONS_READ):
+        for rec in await self._tail(wire.OPERATIONS, ACTIONS_READ):
             with contextlib.suppress(ValueError, TypeError):
                 action = json.loads(rec.value)
                 if isinstance(action, dict) and action.get("action") == "reprocess":
@@ -223,7 +223,7 @@ class RejectedQueue:
 
     async def recent(self, limit: int = 100) -> list[RejectedItem]:
         """The newest ``limit`` refused packages, newest first, marked when reprocessed."""
-        records = await self._tail(topics.REJECTED, limit)
+        records = await self._tail(wire.REJECTED, limit)
         items = [RejectedItem.from_record(r) for r in records]
         items.sort(key=lambda i: (i.at, i.partition, i.offset), reverse=True)
         items = items[:limit]
@@ -236,10 +236,10 @@ class RejectedQueue:
     async def get(self, partition: int, offset: int) -> RejectedItem:
         """One record of ``edoc.rejected`` with its original bytes."""
         consumer = await self._consumer()
-        tp = TopicPartition(topics.REJECTED, partition)
+        tp = TopicPartition(wire.REJECTED, partition)
         try:
             async with asyncio.timeout(READ_TIMEOUT):
-                if tp not in await topic_partitions(consumer, topics.REJECTED):
+                if tp not in await topic_partitions(consumer, wire.REJECTED):
                     raise RejectedNotFoundError(f"edoc.rejected has no partition {partition}")
                 consumer.assign([tp])
                 begin = (await consumer.beginning_offsets([tp]))[tp]
@@ -302,24 +302,24 @@ class RejectedQueue:
             "reasons": item.reasons,
         }
         headers = [
-            (topics.H_REPROCESS_OF, item.ref.encode()),
-            (topics.H_REPROCESSED_BY, f"token {actor.id} ({actor.name})".encode()),
+            (wire.H_REPROCESS_OF, item.ref.encode()),
+            (wire.H_REPROCESSED_BY, f"token {actor.id} ({actor.name})".encode()),
         ]
         if item.message_id:
-            headers.append((topics.H_MESSAGE_ID, item.message_id.encode()))
+            headers.append((wire.H_MESSAGE_ID, item.message_id.encode()))
         if self.settings.hub_key is not None and item.package_sha256:
             # Vouch for the original receive time, so a late reprocess is not `stale`.
             ticket = make_ticket(
                 load_private_key(self.settings.hub_key), item.package_sha256, item.at
             )
-            headers.append((topics.H_REPROCESS_TICKET, ticket.encode()))
+            headers.append((wire.H_REPROCESS_TICKET, ticket.encode()))
         key = (item.sender or "unknown").encode()
         async with self._lock:
             try:
                 async with producer.transaction():
-                    sent = await producer.send(topics.SUBMIT, item.raw, key=key, headers=headers)
+                    sent = await producer.send(wire.SUBMIT, item.raw, key=key, headers=headers)
                     await producer.send(
-                        topics.OPERATIONS,
+                        wire.OPERATIONS,
                         json.dumps(action, ensure_ascii=False).encode(),
                         key=item.ref.encode(),
                     )
@@ -327,7 +327,7 @@ class RejectedQueue:
             except KafkaError as exc:
                 await self._drop_producer()
                 raise BrokerUnavailableError(self.settings.kafka_bootstrap, str(exc)) from None
-        action["submitted"] = f"{topics.SUBMIT}/{meta.partition}/{meta.offset}"
+        action["submitted"] = f"{wire.SUBMIT}/{meta.partition}/{meta.offset}"
         return Reprocessed(item.ref, meta.partition, meta.offset, action)
 
     async def _drop_producer(self) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from hub import topics
 from hub.errors import BrokerUnavailableError
-from hub.kafka import consumer_config, producer_config
+from hub.kafka.client import consumer_config, producer_config
 from hub.settings import Settings
+from schemas import wire
 
 #: Inbox topics have one partition (docs/router.md); offsets are positions in it.
 INBOX_PARTITION = 0
@@ -67,7 +67,7 @@ class GatewayKafka:
         producer = await self.producer()
         try:
             return await producer.send_and_wait(
-                topics.SUBMIT, raw, key=sender.encode(), headers=headers
+                wire.SUBMIT, raw, key=sender.encode(), headers=headers
             )
         except KafkaError as exc:
             raise BrokerUnavailableError(self.settings.kafka_bootstrap, str(exc)) from None
@@ -81,7 +81,7 @@ class GatewayKafka:
             )
             await _start(consumer, self.settings.kafka_bootstrap, self.timeout)
             try:
-                tp = TopicPartition(topics.inbox(agency), INBOX_PARTITION)
+                tp = TopicPartition(wire.inbox(agency), INBOX_PARTITION)
                 # Manual assignment: the group only stores the offset, nobody joins it,
                 # so concurrent requests of one agency never trigger a rebalance.
                 consumer.assign([tp])

@@ -1,7 +1,7 @@
 """The AsyncAPI 3.0 document of every Kafka topic the hub reads or writes (``/asyncapi.json``).
 
 Built from the wire models in ``schemas/`` (JSON Schema from pydantic) and the
-topic and header names in ``hub.topics``, so it cannot drift from the code:
+topic and header names in ``schemas.wire``, so it cannot drift from the code:
 ``tests/hub/test_asyncapi.py`` checks that every topic constant has a channel.
 Operations are written from the hub's side: ``receive`` is what the hub
 consumes, ``send`` what it produces.
@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from hub import topics
 from hub.settings import Settings
+from schemas import wire
 from schemas.directory import Agency
 from schemas.events import VerdictEvent
 from schemas.header import Header
@@ -30,14 +30,14 @@ def _string_headers(required: dict[str, str], optional: dict[str, str]) -> dict[
 
 
 _ROUTER_HEADERS = {
-    topics.H_VERDICT: "ok | rejected",
-    topics.H_PACKAGE_SHA256: "SHA-256 (hex) of the record value",
+    wire.H_VERDICT: "ok | rejected",
+    wire.H_PACKAGE_SHA256: "SHA-256 (hex) of the record value",
 }
 _PACKAGE_HEADERS = {
-    topics.H_MESSAGE_ID: "the header's message_id (absent when unreadable)",
-    topics.H_KIND: "document | status | register",
-    topics.H_FROM: "sender's agency code",
-    topics.H_PROFILE: "profile of the first signature (jws | cms)",
+    wire.H_MESSAGE_ID: "the header's message_id (absent when unreadable)",
+    wire.H_KIND: "document | status | register",
+    wire.H_FROM: "sender's agency code",
+    wire.H_PROFILE: "profile of the first signature (jws | cms)",
 }
 
 _OPERATOR_ACTION = {
@@ -104,8 +104,8 @@ def build_asyncapi(settings: Settings) -> dict[str, Any]:
                 _ROUTER_HEADERS,
                 _PACKAGE_HEADERS
                 | {
-                    topics.H_STATUS: "receipts: the status code",
-                    topics.H_REF_MESSAGE_ID: "receipts: the document they answer",
+                    wire.H_STATUS: "receipts: the status code",
+                    wire.H_REF_MESSAGE_ID: "receipts: the document they answer",
                 },
             ),
         ),
@@ -120,7 +120,7 @@ def build_asyncapi(settings: Settings) -> dict[str, Any]:
             "A refused package, the original bytes unchanged, reasons in the headers",
             {"description": "the submitted bytes, whatever they were (often a Package)"},
             headers=_string_headers(
-                _ROUTER_HEADERS | {topics.H_REASONS: "reason codes, comma-separated"},
+                _ROUTER_HEADERS | {wire.H_REASONS: "reason codes, comma-separated"},
                 _PACKAGE_HEADERS,
             ),
         ),
@@ -144,12 +144,12 @@ def build_asyncapi(settings: Settings) -> dict[str, Any]:
             {"description": "the original record's value, whatever it was"},
             headers=_string_headers(
                 {
-                    topics.H_DLQ_SERVICE: "the service that parked it (audit, coverage, lifecycle)",
-                    topics.H_DLQ_ERROR: "the error, one line, at most 1000 characters",
-                    topics.H_DLQ_TOPIC: "the topic it was read from",
-                    topics.H_DLQ_PARTITION: "its partition there",
-                    topics.H_DLQ_OFFSET: "its offset there",
-                    topics.H_DLQ_PARKED_AT: "when it was parked (ISO 8601, UTC)",
+                    wire.H_DLQ_SERVICE: "the service that parked it (audit, coverage, lifecycle)",
+                    wire.H_DLQ_ERROR: "the error, one line, at most 1000 characters",
+                    wire.H_DLQ_TOPIC: "the topic it was read from",
+                    wire.H_DLQ_PARTITION: "its partition there",
+                    wire.H_DLQ_OFFSET: "its offset there",
+                    wire.H_DLQ_PARKED_AT: "when it was parked (ISO 8601, UTC)",
                 },
                 {},
             ),
@@ -163,7 +163,7 @@ def build_asyncapi(settings: Settings) -> dict[str, Any]:
 
     channels = {
         "submit": channel(
-            topics.SUBMIT,
+            wire.SUBMIT,
             f"Agencies submit packages; broker receive time (LogAppendTime); {retention}",
             "SubmittedPackage",
         ),
@@ -173,19 +173,19 @@ def build_asyncapi(settings: Settings) -> dict[str, Any]:
             "DeliveredPackage",
             parameters={"agency": {"description": "agency code, e.g. 000.00.01.H49"}},
         ),
-        "events": channel(topics.EVENTS, f"Verdicts; {retention}", "VerdictEvent"),
-        "rejected": channel(topics.REJECTED, f"Refused originals; {retention}", "RejectedPackage"),
+        "events": channel(wire.EVENTS, f"Verdicts; {retention}", "VerdictEvent"),
+        "rejected": channel(wire.REJECTED, f"Refused originals; {retention}", "RejectedPackage"),
         "checkpoints": channel(
-            topics.CHECKPOINTS, "Signed checkpoints, kept forever", "Checkpoint"
+            wire.CHECKPOINTS, "Signed checkpoints, kept forever", "Checkpoint"
         ),
         "directory": channel(
-            topics.DIRECTORY, "Agency directory updates (compacted)", "DirectoryEntry"
+            wire.DIRECTORY, "Agency directory updates (compacted)", "DirectoryEntry"
         ),
         "operations": channel(
-            topics.OPERATIONS, "Operator actions, kept forever", "OperatorAction"
+            wire.OPERATIONS, "Operator actions, kept forever", "OperatorAction"
         ),
         "deadletter": channel(
-            topics.DEADLETTER,
+            wire.DEADLETTER,
             "Records a service could not process, kept forever until replayed",
             "ParkedRecord",
         ),

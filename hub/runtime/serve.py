@@ -9,7 +9,7 @@ Start fails fast, running heals itself:
   gone, a defect) restarts it alone with growing pauses (``RESTART_PAUSES``);
   ``/readyz`` answers 503 naming it until it runs again, and the other
   services keep running. A record can never be such a failure: each consumer
-  handles records inside its guard (``hub.guard``; the router's verdicts).
+  handles records inside its guard (``hub.kafka.guard``; the router's verdicts).
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from hub.audit.recorder import AuditRecorder
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
 from hub.errors import BrokerUnavailableError, HubError
-from hub.guard import describe
-from hub.health import DATABASE_SERVICES, ServiceStates, serve_probes
-from hub.kafka import explain_unavailable
-from hub.lifecycle import LifecycleService
+from hub.kafka.client import explain_unavailable
+from hub.kafka.guard import describe
+from hub.lifecycle.service import LifecycleService
 from hub.metrics import SERVICE_RESTARTS, SERVICE_UP
-from hub.router_service import RouterService
+from hub.router.service import RouterService
+from hub.runtime.probes import DATABASE_SERVICES, ServiceStates, serve_probes
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.log import SignatureLog

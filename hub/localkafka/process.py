@@ -1,4 +1,4 @@
-"""Processes, ports and readiness of the local Kafka broker (helpers of ``hub.localkafka``)."""
+"""Processes, ports and readiness of the local Kafka broker (for ``hub.localkafka.broker``)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ async def wait_for_broker(
 
     Raises BrokerUnavailableError naming the address after ``timeout`` seconds
     (a parameter rather than ``asyncio.timeout`` so the error says why).
-    ``client`` adds security options (``hub.kafka.client_config`` form).
+    ``client`` adds security options (``hub.kafka.client.client_config`` form).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -22,7 +22,7 @@ skips identities it holds, coverage and lifecycle merge), so applying again
 what a rolled-back batch held changes nothing.
 
 The router does not park: it answers every package with a verdict in its own
-transaction (``unprocessable`` when deciding failed; ``hub.router``).
+transaction (``unprocessable`` when deciding failed; ``hub.router.decide``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 
-from hub import topics
 from hub.metrics import PARKED, TRANSIENT_RETRIES
+from schemas import wire
 
 log = logging.getLogger(__name__)
 
@@ -130,23 +130,23 @@ class Parked:
 def dead_letter_headers(record: Record, service: str, error: str) -> list[tuple[str, bytes]]:
     """The original record's headers plus where it came from and why it was parked."""
     own = {
-        topics.H_DLQ_SERVICE,
-        topics.H_DLQ_ERROR,
-        topics.H_DLQ_TOPIC,
-        topics.H_DLQ_PARTITION,
-        topics.H_DLQ_OFFSET,
-        topics.H_DLQ_PARKED_AT,
+        wire.H_DLQ_SERVICE,
+        wire.H_DLQ_ERROR,
+        wire.H_DLQ_TOPIC,
+        wire.H_DLQ_PARTITION,
+        wire.H_DLQ_OFFSET,
+        wire.H_DLQ_PARKED_AT,
     }
     # A record parked twice (a replay that failed again) keeps one set of these headers.
     kept = [(k, v) for k, v in record.headers or () if k not in own]
     return [
         *kept,
-        (topics.H_DLQ_SERVICE, service.encode()),
-        (topics.H_DLQ_ERROR, error.encode()),
-        (topics.H_DLQ_TOPIC, record.topic.encode()),
-        (topics.H_DLQ_PARTITION, str(record.partition).encode()),
-        (topics.H_DLQ_OFFSET, str(record.offset).encode()),
-        (topics.H_DLQ_PARKED_AT, datetime.now(UTC).isoformat(timespec="seconds").encode()),
+        (wire.H_DLQ_SERVICE, service.encode()),
+        (wire.H_DLQ_ERROR, error.encode()),
+        (wire.H_DLQ_TOPIC, record.topic.encode()),
+        (wire.H_DLQ_PARTITION, str(record.partition).encode()),
+        (wire.H_DLQ_OFFSET, str(record.offset).encode()),
+        (wire.H_DLQ_PARKED_AT, datetime.now(UTC).isoformat(timespec="seconds").encode()),
     ]
 
 
@@ -155,12 +155,12 @@ def read_parked(record: Record) -> Parked | None:
     h = {k: v.decode(errors="replace") for k, v in record.headers or ()}
     try:
         return Parked(
-            service=h[topics.H_DLQ_SERVICE],
-            error=h.get(topics.H_DLQ_ERROR, ""),
-            topic=h[topics.H_DLQ_TOPIC],
-            partition=int(h[topics.H_DLQ_PARTITION]),
-            offset=int(h[topics.H_DLQ_OFFSET]),
-            parked_at=datetime.fromisoformat(h[topics.H_DLQ_PARKED_AT]),
+            service=h[wire.H_DLQ_SERVICE],
+            error=h.get(wire.H_DLQ_ERROR, ""),
+            topic=h[wire.H_DLQ_TOPIC],
+            partition=int(h[wire.H_DLQ_PARTITION]),
+            offset=int(h[wire.H_DLQ_OFFSET]),
+            parked_at=datetime.fromisoformat(h[wire.H_DLQ_PARKED_AT]),
         )
     except (KeyError, ValueError):
         return None
@@ -286,7 +286,7 @@ class RecordGuard(Generic[T]):
             record.topic,
             record.partition,
             record.offset,
-            topics.DEADLETTER,
+            wire.DEADLETTER,
             error,
             exc_info=not isinstance(exc, ValueError),  # a defect deserves its traceback
         )
@@ -296,7 +296,7 @@ class RecordGuard(Generic[T]):
         while True:
             try:
                 await self.publisher.send_and_wait(
-                    topics.DEADLETTER, value, key=record.key, headers=headers
+                    wire.DEADLETTER, value, key=record.key, headers=headers
                 )
                 break
             except Exception as send_exc:

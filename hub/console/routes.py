@@ -30,11 +30,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hub.api.auth import console_session
 from hub.api.ops import OffsetParam, PartitionParam, do_reprocess
 from hub.console import i18n, views
-from hub.console.monitor import Monitor
-from hub.console.rejected import RejectedNotFoundError, RejectedQueue
 from hub.console.session import COOKIE, CSRF_FIELD, LANG_COOKIE, Session, SessionCodec
-from hub.console.stats import OTHER_AGENCIES
 from hub.errors import BrokerUnavailableError
+from hub.ops.monitor import Monitor
+from hub.ops.rejected import RejectedNotFoundError, RejectedQueue
+from hub.ops.stats import OTHER_AGENCIES
 from hub.store.tokens import TokenInfo, authenticate
 
 log = logging.getLogger("hub.api.actions")

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from hub import topics
-from hub.guard import describe
+from hub.kafka.guard import describe
 from hub.metrics import IGNORED
+from schemas import wire
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class MessageIndex:
         # Let the consumer's background tasks start: aiokafka's stop() raises
         # CancelledError when called before they ever ran.
         await asyncio.sleep(0)
-        self._tps = [TopicPartition(topics.EVENTS, p) for p in partitions]
+        self._tps = [TopicPartition(wire.EVENTS, p) for p in partitions]
         if not self._tps:
             return
         consumer.assign(self._tps)
@@ -166,7 +166,7 @@ class MessageIndex:
             self._remember(value)
         except Exception as exc:  # a record the index cannot read must not stop routing
             # Not parked: the index re-reads its window at every start (docs/security.md).
-            IGNORED.labels(topic=topics.EVENTS).inc()
+            IGNORED.labels(topic=wire.EVENTS).inc()
             log.error("message index: ignoring an unreadable verdict event: %s", describe(exc))
 
     def _remember(self, value: bytes | None) -> None:
@@ -175,7 +175,7 @@ class MessageIndex:
             raise ValueError("not a JSON object")
         source = event.get("source") or {}
         if (
-            source.get("topic") == topics.SUBMIT
+            source.get("topic") == wire.SUBMIT
             and isinstance(source.get("offset"), int)
             and event.get("router_group") == self.group  # other groups read other positions
         ):

@@ -9,7 +9,7 @@ handler that raises rewinds its partitions to the first record of the batch.
 
 The guard runs at two depths:
 
-* inside the handler, per record (``hub.kafka.guard.RecordGuard``): a record
+* inside the handler, per record (``hub.kafka.client.guard.RecordGuard``): a record
   that cannot be decoded or stored is parked on ``edoc.deadletter``, a
   transient failure is retried there;
 * around the handler, as a FastStream middleware (``GuardMiddleware``), for
@@ -17,7 +17,7 @@ The guard runs at two depths:
   anything else parks every record of the message and goes on.
 
 The router keeps its own aiokafka client: FastStream 0.7 has no Kafka
-transactions (``hub.router.service``).
+transactions (``hub.router.decide.service``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 from prometheus_client import REGISTRY
 
 from hub.errors import BrokerUnavailableError
-from hub.guard import RETRY_PAUSES, Record, RecordGuard, describe, is_transient
-from hub.kafka import client_config, ensure_hub_topics, record_limit
+from hub.kafka.client import client_config, ensure_hub_topics, record_limit
+from hub.kafka.guard import RETRY_PAUSES, Record, RecordGuard, describe, is_transient
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Status per (document, recipient) from edoc.events, and overdue documents (docs/lifecycle.md)."""

@@ -1,0 +1,3 @@
+"""A development Kafka broker from Maven Central jars (`edoc local kafka`); no service imports
+it.
+"""

@@ -1,0 +1,1 @@
+"""Composition: `edoc serve` (services, supervision), service probes, logging."""
