@@ -13,7 +13,8 @@ import typer
 from connectors.sdk import HubClient, UnreadableMessage
 from edoc.kafka_auth import connector_auth
 from hub.runtime.logs import configure_json_logging
-from hub.runtime.serve import SERVICES, serve
+from hub.runtime.serve import serve
+from hub.services import SERVICES
 from hub.settings import get_settings
 from schemas.errors import MalformedPackageError
 

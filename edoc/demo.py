@@ -25,7 +25,8 @@ from edoc.kafka_auth import connector_auth
 from hub.directory import load_directory_file
 from hub.kafka.client import client_config
 from hub.localkafka.broker import LocalKafka
-from hub.runtime.serve import SERVICES, serve
+from hub.runtime.serve import serve
+from hub.services import SERVICES
 from hub.settings import Settings, get_settings
 from hub.store.db import make_engine
 from hub.store.tokens import create_token

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from hub.api import audit, coverage, gateway, lifecycle, ops
-from hub.runtime.probes import ServiceStates
+from hub.services import ServiceStates
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.log import SignatureLog

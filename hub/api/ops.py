@@ -8,6 +8,7 @@ Who may call what (every route; ``tests/hub/api/test_access_matrix.py`` checks i
 ``/metrics``                                operator
 ``/api/v1/ops/flow``                        operator, auditor
 ``GET /api/v1/ops/rejected``                operator, auditor
+``GET /api/v1/ops/deadletter``              operator, auditor (records parked by the services)
 ``POST …/rejected/{p}/{o}/reprocess``       operator (bearer token; the console has its own form)
 ``/api/v1/agencies/{code}/report``          operator, auditor, and ``agency:{code}`` itself
 ==========================================  =======================================
@@ -23,7 +24,17 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, Response, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,9 +45,11 @@ from hub.console import views
 from hub.console.session import SessionCodec
 from hub.errors import BrokerUnavailableError
 from hub.metrics import CONTENT_TYPE, OpsMetrics
-from hub.ops.monitor import Monitor, database_probe
+from hub.ops.deadletter import list_parked
+from hub.ops.monitor import Monitor
 from hub.ops.rejected import RejectedNotFoundError, RejectedQueue
 from hub.settings import Settings
+from hub.store.probe import database_probe
 from hub.store.tokens import TokenInfo
 
 log = logging.getLogger("hub.api.actions")
@@ -162,6 +175,22 @@ async def rejected(request: Request, limit: int = 50) -> list[dict[str, Any]]:
     except BrokerUnavailableError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message) from None
     return [views.rejected_json(i) for i in items]
+
+
+@router.get(
+    "/api/v1/ops/deadletter",
+    summary="Records the services parked on edoc.deadletter",
+    dependencies=[Depends(require_role("operator", "auditor"))],
+)
+async def parked(
+    request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
+    """Newest first: service, error, source topic/partition/offset, and any replay."""
+    try:
+        items = await list_parked(request.app.state.settings, limit)
+    except BrokerUnavailableError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.message) from None
+    return [i.summary() for i in items]
 
 
 @router.post(

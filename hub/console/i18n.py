@@ -18,6 +18,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "province": ("UBND tỉnh Bắc Giang", "Bắc Giang Provincial People's Committee"),
     "nav.dashboard": ("Tổng quan", "Dashboard"),
     "nav.rejected": ("Gói bị từ chối", "Rejected"),
+    "nav.parked": ("Bản ghi tạm giữ", "Parked"),
     "nav.overdue": ("Quá hạn xử lý", "Overdue"),
     "nav.agencies": ("Cơ quan", "Agencies"),
     "nav.coverage": ("Tỷ lệ liên thông", "Coverage"),
@@ -96,6 +97,23 @@ TEXT: dict[str, tuple[str, str]] = {
     "lag.none": ("Chưa có nhóm nào ghi nhận vị trí.", "No group has committed offsets yet."),
     # rejected
     "rej.title": ("Hàng đợi gói bị từ chối", "Rejected queue"),
+    "dlq.title": ("Bản ghi tạm giữ (edoc.deadletter)", "Parked records (edoc.deadletter)"),
+    "dlq.intro": (
+        "Bản ghi mà một dịch vụ của trục không xử lý được được giữ lại ở đây, kèm lỗi và "
+        "vị trí gốc; dịch vụ vẫn tiếp tục. Sau khi khắc phục, chạy lại bằng "
+        "`edoc deadletter replay`.",
+        "Records a hub service could not process are kept here with the error and where "
+        "they came from; the service went on. After a fix, replay them with "
+        "`edoc deadletter replay`.",
+    ),
+    "dlq.offset": ("Vị trí", "Offset"),
+    "dlq.service": ("Dịch vụ", "Service"),
+    "dlq.source": ("Nguồn", "Source"),
+    "dlq.when": ("Thời điểm giữ", "Parked at"),
+    "dlq.error": ("Lỗi", "Error"),
+    "dlq.replayed": ("Đã chạy lại", "Replayed"),
+    "dlq.waiting": ("Chờ xử lý", "Waiting"),
+    "dlq.empty": ("Không có bản ghi nào bị tạm giữ.", "Nothing is parked."),
     "rej.intro": (
         "Mỗi gói bị từ chối được giữ nguyên bản trên chủ đề edoc.rejected kèm lý do. "
         "Người vận hành có thể gửi lại bản gốc để kiểm tra lại, ví dụ sau khi CRL được gia hạn "

@@ -32,6 +32,7 @@ from hub.api.ops import OffsetParam, PartitionParam, do_reprocess
 from hub.console import i18n, views
 from hub.console.session import COOKIE, CSRF_FIELD, LANG_COOKIE, Session, SessionCodec
 from hub.errors import BrokerUnavailableError
+from hub.ops.deadletter import list_parked
 from hub.ops.monitor import Monitor
 from hub.ops.rejected import RejectedNotFoundError, RejectedQueue
 from hub.ops.stats import OTHER_AGENCIES
@@ -323,6 +324,18 @@ async def rejected_page(
             "pos": pos,
         },
     )
+
+
+@router.get("/parked")
+async def parked_page(request: Request) -> HTMLResponse:
+    """Records the services parked on ``edoc.deadletter``, newest first (docs/security.md)."""
+    user = await _user(request)
+    error = None
+    try:
+        items = [p.summary() for p in await list_parked(request.app.state.settings, 200)]
+    except BrokerUnavailableError:
+        items, error = [], "err.kafka"
+    return _render(request, "parked.html", user, {"items": items, "error": error})
 
 
 @router.get("/rejected/{partition}/{offset}")

@@ -23,7 +23,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,6 +32,7 @@ from hub.metrics import OpsMetrics
 from hub.ops.stats import FlowEvent, FlowStats
 from hub.settings import Settings
 from hub.store.log import SignatureLog
+from hub.store.probe import database_probe
 from schemas import wire
 
 log = logging.getLogger(__name__)
@@ -90,17 +90,6 @@ class Health:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment else None
-
-
-async def database_probe(engine: AsyncEngine) -> str:
-    """``"ok"`` when the database answers a query now, else a short reason."""
-    try:
-        async with asyncio.timeout(PROBE_TIMEOUT):
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        return f"unavailable: {type(exc).__name__}"
-    return "ok"
 
 
 class Monitor:

@@ -22,60 +22,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from fastapi import FastAPI, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.errors import HubError
 from hub.kafka.client import client_config, login_refusal
+from hub.runtime.server import QuietServer
+from hub.services import DATABASE_SERVICES, ServiceStates
 from hub.settings import Settings
 from hub.store.db import make_engine
+from hub.store.probe import database_probe
 
 log = logging.getLogger(__name__)
 
 #: Seconds one probe may take before it counts as a failure.
 PROBE_TIMEOUT = 3.0
-#: Services that keep state in the database.
-DATABASE_SERVICES = frozenset({"audit", "coverage", "lifecycle"})
-
-
-@dataclass
-class ServiceStates:
-    """What each service of an ``edoc serve`` process is doing, for ``/readyz``.
-
-    ``"starting"`` until its start returns, ``"running"`` then, and
-    ``"restarting: <error>"`` after it failed, until it runs again.
-    """
-
-    states: dict[str, str] = field(default_factory=dict)
-
-    def starting(self, name: str) -> None:
-        """``name`` is being started (first time or again)."""
-        self.states.setdefault(name, "starting")
-
-    def running(self, name: str) -> None:
-        """``name`` started and is running."""
-        self.states[name] = "running"
-
-    def failed(self, name: str, error: str) -> None:
-        """``name`` failed with ``error`` and will be restarted."""
-        self.states[name] = f"restarting: {error}"
-
-    def has_run(self, name: str) -> bool:
-        """True once ``name`` has started at least once (it is then restarted on failure)."""
-        return self.states.get(name, "starting") != "starting"
-
-    def unready(self) -> dict[str, str]:
-        """The services not running now, with what they are doing."""
-        return {n: s for n, s in sorted(self.states.items()) if s != "running"}
 
 
 async def kafka_probe(settings: Settings) -> str:
@@ -100,16 +66,6 @@ async def kafka_probe(settings: Settings) -> str:
     finally:
         with contextlib.suppress(Exception):
             await admin.close()
-    return "ok"
-
-
-async def database_probe(engine: AsyncEngine) -> str:
-    """``"ok"`` when the database answers ``SELECT 1`` now, else a short reason."""
-    try:
-        async with asyncio.timeout(PROBE_TIMEOUT), engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        return f"unavailable: {type(exc).__name__}"
     return "ok"
 
 
@@ -143,15 +99,6 @@ def create_health_app(
     return app
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling (``edoc serve`` owns SIGINT/SIGTERM)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        """Leave signals alone."""
-        yield
-
-
 async def serve_probes(
     settings: Settings,
     services: set[str],
@@ -169,7 +116,7 @@ async def serve_probes(
         log_level="warning",
         lifespan="off",
     )
-    server = _Server(config)
+    server = QuietServer(config)
     task = asyncio.create_task(server.serve())
     try:
         await stop.wait()

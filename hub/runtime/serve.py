@@ -19,7 +19,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Protocol
 
@@ -36,7 +36,9 @@ from hub.kafka.guard import describe
 from hub.lifecycle.service import LifecycleService
 from hub.metrics import SERVICE_RESTARTS, SERVICE_UP
 from hub.router.service import RouterService
-from hub.runtime.probes import DATABASE_SERVICES, ServiceStates, serve_probes
+from hub.runtime.probes import serve_probes
+from hub.runtime.server import QuietServer
+from hub.services import DATABASE_SERVICES, SERVICES, ServiceStates
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.log import SignatureLog
@@ -46,8 +48,6 @@ from signing.verifier import Verifier, default_profiles
 
 log = logging.getLogger(__name__)
 
-#: Services ``edoc serve --only`` accepts.
-SERVICES = ("router", "audit", "coverage", "lifecycle", "api")
 #: Pauses before restarting a service that failed, seconds (the last one repeats).
 RESTART_PAUSES = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 #: A service that ran this long before failing starts its pauses over.
@@ -136,15 +136,6 @@ async def _lifecycle(settings: Settings, stop: asyncio.Event, states: ServiceSta
     )
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: ``serve`` owns SIGINT/SIGTERM for all services."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        """Leave signals alone."""
-        yield
-
-
 async def _api(settings: Settings, stop: asyncio.Event, states: ServiceStates) -> None:
     config = uvicorn.Config(
         create_app(settings, states),
@@ -154,7 +145,7 @@ async def _api(settings: Settings, stop: asyncio.Event, states: ServiceStates) -
         lifespan="on",
         timeout_graceful_shutdown=5,  # open console event streams must not hold up a stop
     )
-    server = _Server(config)
+    server = QuietServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():  # noqa: ASYNC110 -- uvicorn has no event for it
         await asyncio.sleep(0.05)

@@ -20,7 +20,8 @@ from prometheus_client import REGISTRY
 
 from connectors.folder import FolderAdapter
 from hub.kafka.client import ensure_hub_topics
-from hub.runtime.serve import SERVICES, serve
+from hub.runtime.serve import serve
+from hub.services import SERVICES
 from hub.settings import Settings
 from schemas import wire
 from schemas.package import b64url_decode, b64url_encode, package_sha256

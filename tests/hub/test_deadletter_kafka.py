@@ -23,6 +23,7 @@ from hub.store.schema import coverage_documents
 from schemas import wire
 from schemas.events import VerdictEvent
 from signing.pki import DemoPKI
+from tests.hub.api.console_tools import running_hub
 from tests.hub.coverage.test_service_kafka import running_coverage
 from tests.hub.test_audit_kafka import running_recorder
 from tests.hub.test_router_kafka import router_settings
@@ -144,3 +145,39 @@ async def test_replay_runs_the_record_through_its_service_and_is_recorded(
         await engine.dispose()
     listed = {p.offset: p for p in await list_parked(settings, 1000)}
     assert listed[offset].replayed is not None and listed[offset].replayed["by"] == "test"
+
+
+async def test_parked_records_are_shown_to_operators_in_the_api_and_the_console(
+    kafka_bootstrap: str,
+    pki: DemoPKI,
+    tmp_path: Path,
+    make_events: Callable[[int], list[VerdictEvent]],
+) -> None:
+    settings = settings_for(kafka_bootstrap, pki, tmp_path)
+    await ensure_hub_topics(settings)
+    event = make_events(1)[0]
+    marker = f"OverflowError: test {uuid.uuid4()}"
+
+    class Source:
+        topic, partition, offset, key = wire.EVENTS, 0, 7, b"k"
+        value = event.to_bytes()
+        headers = ()
+
+    (offset,) = await produce(
+        kafka_bootstrap,
+        wire.DEADLETTER,
+        (event.to_bytes(), dead_letter_headers(Source(), "lifecycle", marker)),
+    )
+    async with running_hub(settings) as hub:
+        listed = await hub.client.get(
+            "/api/v1/ops/deadletter?limit=1000", headers=hub.bearer("operator")
+        )
+        assert listed.status_code == 200
+        mine = [r for r in listed.json() if r["offset"] == offset]
+        assert mine and mine[0]["service"] == "lifecycle" and mine[0]["error"] == marker
+        assert mine[0]["source"] == f"{wire.EVENTS}/0/7" and mine[0]["replayed"] is None
+        page = await hub.client.get("/console/parked", headers=hub.session_cookie("auditor"))
+        assert page.status_code == 200 and marker in page.text
+        assert f'data-offset="{offset}"' in page.text
+        denied = await hub.client.get("/api/v1/ops/deadletter", headers=hub.bearer("agency"))
+        assert denied.status_code == 403

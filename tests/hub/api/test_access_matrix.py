@@ -46,6 +46,7 @@ API_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/metrics"): OPERATOR,
     ("GET", "/api/v1/ops/flow"): STAFF,
     ("GET", "/api/v1/ops/rejected"): STAFF,
+    ("GET", "/api/v1/ops/deadletter"): STAFF,
     ("POST", "/api/v1/ops/rejected/{partition}/{offset}/reprocess"): OPERATOR,
     # an agency reaches its own report only (the path names agency A)
     ("GET", "/api/v1/agencies/{code}/report"): STAFF | {"agency"},
@@ -73,6 +74,7 @@ CONSOLE_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/console"): STAFF,
     ("GET", "/console/stream"): STAFF,
     ("GET", "/console/rejected"): STAFF,
+    ("GET", "/console/parked"): STAFF,
     ("GET", "/console/rejected/{partition}/{offset}"): STAFF,
     ("POST", "/console/rejected/{partition}/{offset}/reprocess"): OPERATOR,
     ("GET", "/console/overdue"): STAFF,

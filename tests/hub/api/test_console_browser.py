@@ -27,7 +27,8 @@ import httpx
 import pytest
 
 from connectors.simulate import SimAgency, Simulator
-from hub.runtime.serve import SERVICES, serve
+from hub.runtime.serve import serve
+from hub.services import SERVICES
 from hub.settings import Settings
 from signing.pki import DemoPKI
 from tests._ci import unavailable
