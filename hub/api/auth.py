@@ -3,7 +3,7 @@
 Two ways in, one token store (``hub.store.tokens``):
 
 * ``Authorization: Bearer <token>`` — API clients, any method;
-* the console's session cookie (``hub.console.session``) — browsers, and only
+* the console's session cookie (``hub.api.session``) — browsers, and only
   for safe methods (GET, HEAD) on the API, so a cookie can never make an API
   change; the console's own forms check a CSRF token instead.
 
@@ -19,7 +19,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from hub.console.session import COOKIE, Session, SessionCodec
+from hub.api.session import COOKIE, Session, SessionCodec
 from hub.store.tokens import TokenInfo, active_token, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="an API token from `edoc token create`")

@@ -39,10 +39,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.api import views
 from hub.api.asyncapi import build_asyncapi
 from hub.api.auth import ACTOR_KEY, agency_or_role, require_role
-from hub.console import views
-from hub.console.session import SessionCodec
+from hub.api.session import SessionCodec
 from hub.errors import BrokerUnavailableError
 from hub.metrics import CONTENT_TYPE, OpsMetrics
 from hub.ops.deadletter import list_parked
@@ -341,11 +341,8 @@ class SecurityHeaders:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Add the operations routes, the console and both middlewares to ``app``."""
-    from hub.console import routes as console  # noqa: PLC0415 -- console imports this module's helpers
-
+    """Add the operations routes and both middlewares (they wrap every route, the console's too)."""
     setup_state(app, settings)
     app.include_router(router)
-    console.install(app)
     app.add_middleware(ActionLog)
     app.add_middleware(SecurityHeaders)

@@ -27,10 +27,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hub.api import views
 from hub.api.auth import console_session
 from hub.api.ops import OffsetParam, PartitionParam, do_reprocess
-from hub.console import i18n, views
-from hub.console.session import COOKIE, CSRF_FIELD, LANG_COOKIE, Session, SessionCodec
+from hub.api.session import COOKIE, CSRF_FIELD, LANG_COOKIE, Session, SessionCodec
+from hub.console import i18n
 from hub.errors import BrokerUnavailableError
 from hub.ops.deadletter import list_parked
 from hub.ops.monitor import Monitor

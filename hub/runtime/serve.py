@@ -26,7 +26,6 @@ from typing import Protocol
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.api.app import create_app
 from hub.audit.recorder import AuditRecorder
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
@@ -36,6 +35,7 @@ from hub.kafka.guard import describe
 from hub.lifecycle.service import LifecycleService
 from hub.metrics import SERVICE_RESTARTS, SERVICE_UP
 from hub.router.service import RouterService
+from hub.runtime.app import create_app
 from hub.runtime.probes import serve_probes
 from hub.runtime.server import QuietServer
 from hub.services import DATABASE_SERVICES, SERVICES, ServiceStates

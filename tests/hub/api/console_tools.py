@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from hub.api.app import create_app
-from hub.console.session import COOKIE, Session, SessionCodec
+from hub.api.session import COOKIE, Session, SessionCodec
+from hub.runtime.app import create_app
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.tokens import create_token, revoke_token

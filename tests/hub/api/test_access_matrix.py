@@ -23,7 +23,7 @@ import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import Mount, Route
 
-from hub.console.session import COOKIE
+from hub.api.session import COOKIE
 from tests.conftest import A
 from tests.hub.api.console_tools import ROLES, Hub, offline_settings, running_hub
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.api.app import create_app
+from hub.runtime.app import create_app
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.log import SignatureLog

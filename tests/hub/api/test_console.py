@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.console.session import COOKIE, LANG_COOKIE
+from hub.api.session import COOKIE, LANG_COOKIE
 from hub.coverage.facts import facts_from_event
 from hub.coverage.store import CoverageStore
 from hub.runtime.logs import JsonFormatter

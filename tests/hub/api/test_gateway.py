@@ -20,8 +20,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from hub.api.app import create_app
 from hub.kafka.client import TopicAdmin
+from hub.runtime.app import create_app
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.tokens import create_token, revoke_token

@@ -26,7 +26,7 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from hub.console.session import COOKIE
+from hub.api.session import COOKIE
 from tests._postgres import PostgresDatabase
 from tests.hub.api.console_tools import Hub, offline_settings, running_hub
 from tests.hub.api.test_access_matrix import CONSOLE_POLICY, POLICY, app_routes, concrete

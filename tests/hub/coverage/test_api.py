@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from hub.api.app import create_app
 from hub.coverage.facts import facts_from_event
 from hub.coverage.store import CoverageStore
+from hub.runtime.app import create_app
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.tokens import create_token, revoke_token

@@ -30,12 +30,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub.api.app import create_app
 from hub.coverage.models import CoverageReport
 from hub.coverage.periods import Period
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
 from hub.kafka.client import TopicAdmin
+from hub.runtime.app import create_app
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.schema import coverage_documents

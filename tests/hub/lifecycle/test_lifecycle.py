@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.api.app import create_app
 from hub.lifecycle.service import apply_events, document_statuses, overdue
 from hub.router.decide import Router
+from hub.runtime.app import create_app
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from hub.store.tokens import create_token

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from hub.api import audit, coverage, gateway, lifecycle, ops
+from hub.console import routes as console
 from hub.services import ServiceStates
 from hub.settings import Settings
 from hub.store.db import make_engine, migrate
@@ -53,8 +54,9 @@ def create_app(settings: Settings, services: ServiceStates | None = None) -> Fas
     app.state.gateway = gateway.GatewayKafka(settings)
     app.include_router(gateway.router)
 
-    # /healthz, /readyz (broker and database), /metrics, /asyncapi.json, the console.
+    # /healthz, /readyz (broker and database), /metrics, /asyncapi.json; then the console.
     ops.install(app, settings)
+    console.install(app)
     app.add_exception_handler(RequestValidationError, _invalid_request)
 
     return app

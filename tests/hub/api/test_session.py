@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hub.console.session import SessionCodec
+from hub.api.session import SessionCodec
 from hub.store.tokens import TokenInfo
 
 TOKEN = TokenInfo(7, "operator", "Trần Văn Vận Hành", datetime(2026, 11, 1, tzinfo=UTC), None)
