@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 
 import pytest
 
 from connectors.simulate import BAD_KINDS, CERT_BAD_KINDS, SimAgency, Simulator
-from schemas import wire
 from schemas.package import package_sha256
 from signing.pki import DemoPKI
 from tests.conftest import HUB, A, B, C
-from tests.hub.test_router_kafka import read_topic, router_settings, running_router
+from tests.hub.test_router_kafka import read_events, router_settings, running_router
 
 pytestmark = pytest.mark.kafka
 
@@ -49,9 +47,8 @@ async def test_every_simulated_kind_gets_its_verdict(kafka_bootstrap: str, pki: 
         try:
             async with asyncio.timeout(120):
                 while len(verdicts) < len(wanted):
-                    for raw in await read_topic(kafka_bootstrap, wire.EVENTS, quiet=0.5):
-                        e = json.loads(raw)
-                        if e["package_sha256"] in wanted:
+                    for e in await read_events(kafka_bootstrap):
+                        if e.get("package_sha256") in wanted:
                             verdicts[e["package_sha256"]] = e["reasons"]
         except TimeoutError:
             missing = Counter(k for sha, k in wanted.items() if sha not in verdicts)

@@ -23,14 +23,13 @@ from hub.kafka.client import ensure_hub_topics
 from hub.runtime.serve import serve
 from hub.services import SERVICES
 from hub.settings import Settings
-from schemas import wire
 from schemas.package import b64url_decode, b64url_encode, package_sha256
 from signing.pki import DemoPKI
 from signing.signer import Signer, build_package
 from tests._postgres import free_port
 from tests.conftest import PDF, A, B, make_header
 from tests.connectors.test_folder import client
-from tests.hub.test_router_kafka import read_topic, router_settings, submit
+from tests.hub.test_router_kafka import read_events, router_settings, submit
 
 pytestmark = pytest.mark.kafka
 
@@ -134,10 +133,7 @@ async def test_hostile_packages_never_stop_the_hub_or_the_recipient(
                     assert not hub.done() and not recipient.done(), "a service stopped"
                     await asyncio.sleep(0.3)
             # Every package has its verdict.
-            verdicts = {
-                e["package_sha256"]: e
-                for e in map(json.loads, await read_topic(kafka_bootstrap, wire.EVENTS))
-            }
+            verdicts = {e["package_sha256"]: e for e in await read_events(kafka_bootstrap)}
             missing = [name for name, raw in hostile.items() if package_sha256(raw) not in verdicts]
             assert not missing, f"no verdict for {missing}"
             reasons = {

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from hub.audit.recorder import AuditRecorder
 from hub.settings import Settings
-from hub.store.db import make_engine, migrate
+from hub.store.db import make_engine
 from hub.store.integrity import verify_integrity
 from hub.store.log import SignatureLog
 from schemas import wire
@@ -20,6 +19,7 @@ from signing.checkpoint import SignedCheckpoint
 from signing.keys import load_cert_chain
 from signing.pki import DemoPKI
 from tests.conftest import A, B, C, PackageFactory
+from tests.hub.running import running_on_database
 from tests.hub.test_router_kafka import (
     message_id,
     read_topic,
@@ -31,21 +31,10 @@ from tests.hub.test_router_kafka import (
 pytestmark = pytest.mark.kafka
 
 
-@contextlib.asynccontextmanager
-async def running_recorder(settings: Settings) -> AsyncIterator[AuditRecorder]:
-    engine = make_engine(settings.database_url)
-    await migrate(engine)
-    recorder = AuditRecorder(settings, SignatureLog(engine))
-    await recorder.start()
-    stop = asyncio.Event()
-    task = asyncio.create_task(recorder.run(stop))
-    try:
-        yield recorder
-    finally:
-        stop.set()
-        await task
-        await recorder.stop()
-        await engine.dispose()
+def running_recorder(settings: Settings) -> contextlib.AbstractAsyncContextManager[AuditRecorder]:
+    return running_on_database(
+        settings, lambda engine: AuditRecorder(settings, SignatureLog(engine))
+    )
 
 
 async def test_every_verdict_recorded_once_with_published_checkpoints(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,27 +25,18 @@ from schemas.events import VerdictEvent
 from signing.pki import DemoPKI
 from tests.hub.api.console_tools import running_hub
 from tests.hub.coverage.test_service_kafka import running_coverage
+from tests.hub.running import running_on_database
 from tests.hub.test_audit_kafka import running_recorder
+from tests.hub.test_guard import Rec
 from tests.hub.test_router_kafka import router_settings
 
 pytestmark = pytest.mark.kafka
 
 
-@contextlib.asynccontextmanager
-async def running_lifecycle(settings: Settings) -> AsyncIterator[LifecycleService]:
-    engine = make_engine(settings.database_url)
-    await migrate(engine)
-    service = LifecycleService(settings, engine)
-    await service.start()
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    try:
-        yield service
-    finally:
-        stop.set()
-        await task
-        await service.stop()
-        await engine.dispose()
+def running_lifecycle(
+    settings: Settings,
+) -> contextlib.AbstractAsyncContextManager[LifecycleService]:
+    return running_on_database(settings, lambda engine: LifecycleService(settings, engine))
 
 
 def settings_for(kafka_bootstrap: str, pki: DemoPKI, tmp_path: Path) -> Settings:
@@ -58,6 +49,13 @@ def settings_for(kafka_bootstrap: str, pki: DemoPKI, tmp_path: Path) -> Settings
             "lifecycle_group": f"lifecycle-{tag}",
         }
     )
+
+
+def parked_headers(
+    event: VerdictEvent, offset: int, service: str, error: str
+) -> list[tuple[str, bytes]]:
+    """The headers ``service`` writes when it parks ``event`` read at edoc.events/0/``offset``."""
+    return dead_letter_headers(Rec(event.to_bytes(), offset), service, error)
 
 
 async def produce(
@@ -158,15 +156,10 @@ async def test_parked_records_are_shown_to_operators_in_the_api_and_the_console(
     event = make_events(1)[0]
     marker = f"OverflowError: test {uuid.uuid4()}"
 
-    class Source:
-        topic, partition, offset, key = wire.EVENTS, 0, 7, b"k"
-        value = event.to_bytes()
-        headers = ()
-
     (offset,) = await produce(
         kafka_bootstrap,
         wire.DEADLETTER,
-        (event.to_bytes(), dead_letter_headers(Source(), "lifecycle", marker)),
+        (event.to_bytes(), parked_headers(event, 7, "lifecycle", marker)),
     )
     async with running_hub(settings) as hub:
         listed = await hub.client.get(

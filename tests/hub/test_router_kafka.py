@@ -9,6 +9,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -23,6 +24,7 @@ from schemas.package import Package, b64url_decode, b64url_encode, package_sha25
 from signing.pki import DemoPKI
 from signing.verifier import Verifier
 from tests.conftest import HUB, A, B, C, PackageFactory
+from tests.hub.running import running
 
 pytestmark = pytest.mark.kafka
 
@@ -42,19 +44,9 @@ def router_settings(kafka_bootstrap: str, pki: DemoPKI, tag: str | None = None) 
     )
 
 
-@contextlib.asynccontextmanager
-async def running_router(settings: Settings) -> AsyncIterator[RouterService]:
+def running_router(settings: Settings) -> contextlib.AbstractAsyncContextManager[RouterService]:
     """A router running in this event loop until the block ends."""
-    service = RouterService(settings, build_verifier(settings))
-    await service.start()
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    try:
-        yield service
-    finally:
-        stop.set()
-        await task
-        await service.stop()
+    return running(RouterService(settings, build_verifier(settings)))
 
 
 @pytest.fixture
@@ -99,11 +91,29 @@ async def read_topic(bootstrap: str, topic: str, *, quiet: float = 1.5) -> list[
     return out
 
 
+def as_event(raw: bytes | None) -> dict[str, Any] | None:
+    """A record of edoc.events as a dict; None for one that is no JSON object.
+
+    The topic is shared by the whole session, and the dead-letter tests put junk
+    on it on purpose.
+    """
+    try:
+        event = json.loads(raw or b"")
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+async def read_events(bootstrap: str, quiet: float = 0.5) -> list[dict[str, Any]]:
+    """Every verdict event committed on edoc.events (records that are no event skipped)."""
+    records = await read_topic(bootstrap, wire.EVENTS, quiet=quiet)
+    return [e for e in map(as_event, records) if e is not None]
+
+
 async def wait_for_event(bootstrap: str, key: str, value: str, wait: float = 30) -> dict:  # type: ignore[type-arg]
     async with asyncio.timeout(wait):
         while True:
-            for raw in await read_topic(bootstrap, wire.EVENTS, quiet=0.5):
-                event = json.loads(raw)
+            for event in await read_events(bootstrap):
                 if event.get(key) == value:
                     return event  # type: ignore[no-any-return]
 
@@ -159,11 +169,7 @@ async def test_unreadable_package_gets_malformed_verdict_and_is_kept(
 
 
 async def events_for(bootstrap: str, key: str, value: str) -> list[dict]:  # type: ignore[type-arg]
-    return [
-        e
-        for e in map(json.loads, await read_topic(bootstrap, wire.EVENTS, quiet=0.5))
-        if e.get(key) == value
-    ]
+    return [e for e in await read_events(bootstrap) if e.get(key) == value]
 
 
 async def test_sender_receives_signed_receipt_per_recipient(

@@ -24,7 +24,13 @@ from schemas.package import Package, b64url_decode, b64url_encode
 from signing.pki import DemoPKI
 from tests.conftest import A, B, C, PackageFactory
 from tests.hub.api.console_tools import Hub, running_hub
-from tests.hub.test_router_kafka import router_settings, running_router, submit, wait_for_event
+from tests.hub.test_router_kafka import (
+    as_event,
+    router_settings,
+    running_router,
+    submit,
+    wait_for_event,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -183,7 +189,7 @@ async def test_an_operator_reprocesses_a_refused_package_after_the_directory_lea
     assert action["target"] == item["ref"] and action["submitted"].startswith("edoc.submit/")
 
     async def accepted() -> bool:
-        events = [json.loads(v) for v, _ in await read_all(kafka_bootstrap, wire.EVENTS)]
+        events = [e for v, _ in await read_all(kafka_bootstrap, wire.EVENTS) if (e := as_event(v))]
         return any(e["message_id"] == mid and e["verdict"] == "ok" for e in events)
 
     await eventually(accepted)

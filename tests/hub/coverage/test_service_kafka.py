@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sys
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -37,36 +35,28 @@ from hub.coverage.store import CoverageStore
 from hub.kafka.client import TopicAdmin
 from hub.runtime.app import create_app
 from hub.settings import Settings
-from hub.store.db import make_engine, migrate
+from hub.store.db import make_engine
 from hub.store.schema import coverage_documents
 from hub.store.tokens import create_token
 from schemas import wire
 from signing.pki import DemoPKI
 from tests.hub.coverage.script import Province, Script, Sent, expected_rows, play
 from tests.hub.coverage.traffic import S1, S2, TZ, document, verdict
-from tests.hub.test_router_kafka import router_settings, running_router, submit
+from tests.hub.running import running_on_database
+from tests.hub.test_router_kafka import as_event, router_settings, running_router, submit
 
 pytestmark = pytest.mark.kafka
 
 FRESHNESS_DAYS = 200
 
 
-@contextlib.asynccontextmanager
-async def running_coverage(settings: Settings, batch: int = 500) -> AsyncIterator[CoverageService]:
+def running_coverage(
+    settings: Settings, batch: int = 500
+) -> contextlib.AbstractAsyncContextManager[CoverageService]:
     """The coverage service in this event loop until the block ends."""
-    engine = make_engine(settings.database_url)
-    await migrate(engine)
-    service = CoverageService(settings, CoverageStore(engine), batch=batch)
-    await service.start()
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    try:
-        yield service
-    finally:
-        stop.set()
-        await task
-        await service.stop()
-        await engine.dispose()
+    return running_on_database(
+        settings, lambda engine: CoverageService(settings, CoverageStore(engine), batch=batch)
+    )
 
 
 async def verdicts_of(
@@ -88,8 +78,8 @@ async def verdicts_of(
             while sum(map(len, found.values())) < len(sent):
                 for records in (await consumer.getmany(timeout_ms=500)).values():
                     for r in records:
-                        event = json.loads(r.value)
-                        if event["message_id"] in ours:
+                        event = as_event(r.value)
+                        if event is not None and event.get("message_id") in ours:
                             found[event["message_id"]].append(
                                 (r.partition, r.offset, event["reasons"])
                             )
