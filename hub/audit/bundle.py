@@ -36,6 +36,7 @@ from pydantic import ValidationError
 
 from hub.errors import HubError
 from hub.store.log import SignatureLog, b64
+from schemas.codec import strict_b64decode
 from schemas.log import LogEntry
 from schemas.package import Package, SignatureEntry, b64url_decode, b64url_encode
 from schemas.reasons import Reason
@@ -93,7 +94,9 @@ def _check_seal(data: bytes, cert: x509.Certificate) -> str | None:
     if len(data) <= _COMMENT_LEN or not comment.startswith(_SIG_PREFIX):
         return "no hub seal in the zip comment"
     try:
-        signature = base64.b64decode(comment[len(_SIG_PREFIX) :].rstrip(b" "), validate=True)
+        # Canonical base64 only: a flipped unused bit in the last character must fail too.
+        text = comment[len(_SIG_PREFIX) :].rstrip(b" ").decode("ascii")
+        signature = strict_b64decode(text, urlsafe=False)
         verify_blob(cert, signature, data[:-_COMMENT_LEN])
     except (ValueError, binascii.Error):
         return "hub seal is not base64"
