@@ -118,7 +118,8 @@ def summarize(rec: ConsumerRecord) -> InboxItem:
     """An inbox item from a record, reading only the signed header (not the attachments)."""
     headers = {k: v.decode("utf-8", "replace") for k, v in rec.headers}
     header: Header | None = None
-    # The router only delivers readable packages; otherwise fall back to the record headers.
+    # The router only delivers readable packages; a record that is not one (kept from an
+    # older hub, say) is still listed and handed over, summed up from its record headers.
     with contextlib.suppress(ValueError, KeyError, TypeError, ValidationError):
         header = Header.model_validate_json(b64url_decode(json.loads(rec.value)["header"]))
     doc = header.document if header else None
@@ -133,7 +134,7 @@ def summarize(rec: ConsumerRecord) -> InboxItem:
         ref_message_id=str(st.ref_message_id) if st else None,
         sent_at=header.sent_at if header else None,
         delivered_at=datetime.fromtimestamp(rec.timestamp / 1000, UTC),
-        size=len(rec.value),
+        size=len(rec.value or b""),
     )
 
 

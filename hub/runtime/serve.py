@@ -159,8 +159,14 @@ async def _api(settings: Settings, stop: asyncio.Event, states: ServiceStates) -
 Runner = Callable[[Settings, asyncio.Event, ServiceStates], Awaitable[None]]
 
 
-async def _supervise(
-    name: str, runner: Runner, settings: Settings, stop: asyncio.Event, states: ServiceStates
+async def supervise(
+    name: str,
+    runner: Runner,
+    settings: Settings,
+    stop: asyncio.Event,
+    states: ServiceStates,
+    *,
+    pauses: tuple[float, ...] = RESTART_PAUSES,
 ) -> None:
     """Run ``name`` until ``stop``; once it has started, restart it whenever it fails."""
     failures = 0
@@ -178,7 +184,7 @@ async def _supervise(
                 error = await explain_unavailable(settings, exc)
             if time.monotonic() - began > HEALTHY_RUN_SECONDS:
                 failures = 0  # it ran well for a while: start the pauses over
-            pause = RESTART_PAUSES[min(failures, len(RESTART_PAUSES) - 1)]
+            pause = pauses[min(failures, len(pauses) - 1)]
             failures += 1
             states.failed(name, describe(error))
             SERVICE_RESTARTS.labels(service=name).inc()
@@ -224,7 +230,7 @@ async def serve(
         "api": _api,
     }
     tasks: list[asyncio.Task[None]] = [
-        asyncio.create_task(_supervise(name, runners[name], settings, stop, states), name=name)
+        asyncio.create_task(supervise(name, runners[name], settings, stop, states), name=name)
         for name in SERVICES
         if name in chosen
     ]
