@@ -1,19 +1,33 @@
 """The root of every edoc-hub error.
 
-Error tree (each package adds its own branch in its ``errors.py``)::
+Error tree (each package adds its own branch, mostly in its ``errors.py``)::
 
-    EdocError                      schemas.errors — base; carries a hint
-    ├── MalformedPackageError      schemas.errors — the package cannot be read
+    EdocError                          schemas.errors — base; carries a hint
+    ├── MalformedPackageError          the package cannot be read (reason ``malformed``)
     ├── signing.errors.SigningError
-    │   ├── TrustStoreError        trust anchors / CRLs cannot be loaded
-    │   ├── PKIError               demo PKI tooling failed
-    │   ├── SignerError            a package cannot be signed
-    │   ├── ValidationTimeError    a time given to the verifier is naive or out of range
-    │   └── SignatureCheckError    one signature failed a check (never escapes the verifier)
+    │   ├── TrustStoreError            trust anchors / CRLs cannot be loaded
+    │   ├── PKIError                   demo PKI tooling failed
+    │   ├── SignerError                a package cannot be signed
+    │   ├── ValidationTimeError        a caller's time is naive or outside 2000–2199
+    │   ├── SignatureCheckError        a detached signature (seal, ticket) does not verify
+    │   ├── CrlFetchError              a CRL cannot be fetched
+    │   ├── CheckpointError, ProofError  signed notes and Merkle proofs (with their evidence)
+    │   └── EdxmlError                 edXML: syntax, content, unsigned content
     ├── hub.errors.HubError
-    │   ├── KafkaLauncherError     the local broker cannot be fetched/started
-    │   └── BrokerUnavailableError the configured bootstrap is unreachable
+    │   ├── KafkaLauncherError         the local broker cannot be fetched/started
+    │   ├── BrokerUnavailableError     the configured bootstrap is unreachable
+    │   ├── KafkaLoginRefused          the brokers refuse this user's SASL login
+    │   ├── DirectoryError             the agency directory is invalid
+    │   ├── StoreError                 the database (AppendOnlyViolation: a rewrite was tried)
+    │   ├── CoverageError              periods and agencies of coverage reports
+    │   ├── KafkaSecurityError         ACL / SCRAM administration failed
+    │   ├── BundleError                an evidence bundle cannot be built or read
+    │   ├── RejectedNotFoundError      no such record on edoc.rejected
+    │   └── DeadLetterError            a parked record cannot be found or replayed
     └── connectors.errors.ConnectorError
+        ├── HubUnreachableError, KafkaAccessDenied
+        ├── FolderError, OutboxEntryRefused
+        └── WebhookError (RequestRefused)
 
 Only the CLI turns these into exit codes; it prints ``str(err)`` and the hint,
 never a traceback.
