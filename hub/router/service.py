@@ -66,8 +66,16 @@ def hub_signer(settings: Settings) -> Signer:
 class RouterService:
     """Consumes submitted packages and routes them transactionally."""
 
-    def __init__(self, settings: Settings, verifier: Verifier) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        verifier: Verifier,
+        *,
+        producer_class: type[AIOKafkaProducer] = AIOKafkaProducer,
+    ) -> None:
         self.settings = settings
+        # The partitions' transactional producers (a seam for tests that fail InitProducerId).
+        self.producer_class = producer_class
         self.admin = TopicAdmin(settings)
         self.directory = Directory(load_directory_file(settings.directory_file))
         self.index = MessageIndex(
@@ -177,7 +185,7 @@ class RouterService:
                 return
             for tp in sorted(tps, key=lambda t: t.partition):
                 if tp not in self._producers:
-                    producer = AIOKafkaProducer(
+                    producer = self.producer_class(
                         **producer_config(self.settings),
                         transactional_id=self._transactional_id(tp),
                     )

@@ -253,7 +253,6 @@ async def test_partition_set_up_that_fails_is_retried_not_left_idle(
     kafka_bootstrap: str,
     pki: DemoPKI,
     signed_package: PackageFactory,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """aiokafka logs and swallows errors raised in a rebalance callback.
@@ -271,10 +270,11 @@ async def test_partition_set_up_that_fails_is_retried_not_left_idle(
                 raise KafkaTimeoutError("injected: InitProducerId timed out")
             await super().start()
 
-    monkeypatch.setattr("hub.router.service.AIOKafkaProducer", FlakyProducer)
     raws = [signed_package(A, [B]) for _ in range(3)]
+    settings = router_settings(kafka_bootstrap, pki)
+    service = RouterService(settings, build_verifier(settings), producer_class=FlakyProducer)
     with caplog.at_level(logging.WARNING, logger="hub.router.service"):
-        async with running_router(router_settings(kafka_bootstrap, pki)):
+        async with running(service):
             await submit(kafka_bootstrap, *raws)
             for raw in raws:
                 event = await wait_for_event(kafka_bootstrap, "message_id", message_id(raw))
