@@ -82,7 +82,7 @@ def make_test_broker(
     """A LocalKafka under ``root`` on free ports, sharing the developer's fetched jars.
 
     ``secure``: SASL_PLAINTEXT + SCRAM + ACLs; ``broker.client_config()`` logs in as the
-    super-user (tests/hub/test_kafka_security.py). ``kafka_version``: another Kafka
+    super-user (tests/hub/kafka/test_security.py). ``kafka_version``: another Kafka
     release than the pom's (its jars are shared too, in ``lib-<version>``).
     """
     port = free_port()

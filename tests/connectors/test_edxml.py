@@ -58,7 +58,7 @@ from signing.pki import DemoPKI
 from signing.signer import Signer, attachment_ref
 from signing.verifier import Verifier
 from tests.conftest import PDF, A, B, C, PackageFactory
-from tests.hub.test_router_kafka import read_topic, router_settings, running_router
+from tests.hub.router.test_kafka import read_topic, router_settings, running_router
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "edxml"
 SAMPLES = VECTORS / "samples"

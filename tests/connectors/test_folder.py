@@ -26,7 +26,7 @@ from signing.pki import DemoPKI
 from tests.conftest import HUB, PDF, A, B, C
 from tests.connectors.test_folder_hostile import LONG_NAME
 from tests.connectors.test_webhook import committed, start_at_end
-from tests.hub.test_router_kafka import read_topic, router_settings, running_router
+from tests.hub.router.test_kafka import read_topic, router_settings, running_router
 
 pytestmark = pytest.mark.kafka
 

@@ -11,7 +11,7 @@ from connectors.simulate import BAD_KINDS, CERT_BAD_KINDS, SimAgency, Simulator
 from schemas.package import package_sha256
 from signing.pki import DemoPKI
 from tests.conftest import HUB, A, B, C
-from tests.hub.test_router_kafka import read_events, router_settings, running_router
+from tests.hub.router.test_kafka import read_events, router_settings, running_router
 
 pytestmark = pytest.mark.kafka
 

@@ -31,7 +31,7 @@ from schemas import wire
 from schemas.package import parse_package
 from signing.pki import DemoPKI
 from tests.conftest import A, C, PackageFactory
-from tests.hub.test_router_kafka import router_settings, running_router
+from tests.hub.router.test_kafka import router_settings, running_router
 
 SECRET = b"shared-secret-for-tests"
 

@@ -43,7 +43,7 @@ from signing.verifier import Verifier
 from tests._kafka import free_port
 from tests.conftest import HUB, PDF, A, B, PackageFactory
 from tests.connectors.test_webhook import SECRET, Receiver, wait_until
-from tests.hub.test_router_kafka import router_settings, running_router
+from tests.hub.router.test_kafka import router_settings, running_router
 
 
 def signed_post(

@@ -8,7 +8,7 @@
   (vendored by check-jsonschema, Apache-2.0);
 - the generated ``kafka-access.yaml`` is what ``edoc directory export`` makes now, so the
   KafkaUser ACLs are those the live provisioner grants (the same ``hub.kafka.security.acl``;
-  tests/hub/test_kafka_security.py compares them with a real broker's);
+  tests/hub/kafka/test_security.py compares them with a real broker's);
 - the wiring agrees: every Deployment's Kafka user is a KafkaUser, every compose
   service reads the credentials of its own user, the image runs as non-root.
 """

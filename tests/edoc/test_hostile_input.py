@@ -29,7 +29,7 @@ from signing.signer import Signer, build_package
 from tests._postgres import free_port
 from tests.conftest import PDF, A, B, make_header
 from tests.connectors.test_folder import client
-from tests.hub.test_router_kafka import read_events, router_settings, submit
+from tests.hub.router.test_kafka import read_events, router_settings, submit
 
 pytestmark = pytest.mark.kafka
 

@@ -38,7 +38,7 @@ from schemas.package import b64url_decode, b64url_encode
 from signing.pki import DemoPKI
 from tests.conftest import A, B, PackageFactory
 from tests.hub.conftest import make_router
-from tests.hub.test_guard import FAST, Publisher, Rec
+from tests.hub.kafka.test_guard import FAST, Publisher, Rec
 
 EXAMPLES = int(os.environ.get("EDOC_HYPOTHESIS_EXAMPLES", "150"))
 SLOW = settings(

@@ -35,7 +35,7 @@ from tests._ci import unavailable
 from tests._kafka import free_port
 from tests.conftest import HUB, A, B, C
 from tests.hub.api.console_tools import make_role_tokens
-from tests.hub.test_router_kafka import router_settings
+from tests.hub.router.test_kafka import router_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 

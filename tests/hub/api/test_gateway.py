@@ -30,7 +30,7 @@ from schemas.package import parse_package
 from signing.pki import DemoPKI
 from tests._kafka import free_port
 from tests.conftest import HUB, A, B, PackageFactory
-from tests.hub.test_router_kafka import router_settings, running_router
+from tests.hub.router.test_kafka import router_settings, running_router
 
 
 def fresh_code() -> str:

@@ -15,7 +15,7 @@ from hub.coverage.store import CoverageStore
 from hub.kafka.guard import RecordGuard
 from hub.settings import Settings
 from tests.hub.coverage.traffic import S1, S2, document, local, malformed, verdict
-from tests.hub.test_guard import FAST, Publisher, Rec
+from tests.hub.kafka.test_guard import FAST, Publisher, Rec
 
 
 class FlakyStore(CoverageStore):
@@ -33,7 +33,7 @@ class FlakyStore(CoverageStore):
 
 
 def test_unreadable_and_unattributable_records_have_no_facts() -> None:
-    """Unreadable: raises (the guard parks it, tests/hub/test_guard.py); no sender: None."""
+    """Unreadable: raises (the guard parks it, tests/hub/kafka/test_guard.py); no sender: None."""
     svc = CoverageService(Settings(), FlakyStore(0))
     with pytest.raises(ValueError):
         svc.facts(Rec(b"not json"))

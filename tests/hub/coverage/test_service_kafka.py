@@ -42,8 +42,8 @@ from schemas import wire
 from signing.pki import DemoPKI
 from tests.hub.coverage.script import Province, Script, Sent, expected_rows, play
 from tests.hub.coverage.traffic import S1, S2, TZ, document, verdict
+from tests.hub.router.test_kafka import as_event, router_settings, running_router, submit
 from tests.hub.running import running_on_database
-from tests.hub.test_router_kafka import as_event, router_settings, running_router, submit
 
 pytestmark = pytest.mark.kafka
 

@@ -16,7 +16,7 @@ from schemas.header import StatusCode
 from signing.pki import DemoPKI
 from signing.signer import Signer
 from tests.conftest import HUB, A, B, PackageFactory
-from tests.hub.test_router_kafka import message_id, router_settings, running_router, submit
+from tests.hub.router.test_kafka import message_id, router_settings, running_router, submit
 
 pytestmark = pytest.mark.kafka
 

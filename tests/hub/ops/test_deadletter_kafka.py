@@ -24,11 +24,11 @@ from schemas import wire
 from schemas.events import VerdictEvent
 from signing.pki import DemoPKI
 from tests.hub.api.console_tools import running_hub
+from tests.hub.audit.test_recorder_kafka import running_recorder
 from tests.hub.coverage.test_service_kafka import running_coverage
+from tests.hub.kafka.test_guard import Rec
+from tests.hub.router.test_kafka import router_settings
 from tests.hub.running import running_on_database
-from tests.hub.test_audit_kafka import running_recorder
-from tests.hub.test_guard import Rec
-from tests.hub.test_router_kafka import router_settings
 
 pytestmark = pytest.mark.kafka
 

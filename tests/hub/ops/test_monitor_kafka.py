@@ -24,7 +24,7 @@ from schemas.package import Package, b64url_decode, b64url_encode
 from signing.pki import DemoPKI
 from tests.conftest import A, B, C, PackageFactory
 from tests.hub.api.console_tools import Hub, running_hub
-from tests.hub.test_router_kafka import (
+from tests.hub.router.test_kafka import (
     as_event,
     router_settings,
     running_router,

@@ -19,14 +19,14 @@ from signing.checkpoint import SignedCheckpoint
 from signing.keys import load_cert_chain
 from signing.pki import DemoPKI
 from tests.conftest import A, B, C, PackageFactory
-from tests.hub.running import running_on_database
-from tests.hub.test_router_kafka import (
+from tests.hub.router.test_kafka import (
     message_id,
     read_topic,
     router_settings,
     running_router,
     submit,
 )
+from tests.hub.running import running_on_database
 
 pytestmark = pytest.mark.kafka
 

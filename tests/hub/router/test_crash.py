@@ -49,7 +49,7 @@ from signing.pki import DemoPKI
 from signing.signer import Signer, build_package
 from tests._kafka import broker_unavailable, make_test_broker
 from tests.conftest import PDF, A, B, C, PackageFactory
-from tests.hub.kafka_tools import (
+from tests.hub.kafka.tools import (
     Isolation,
     RouterConfig,
     RouterProcess,

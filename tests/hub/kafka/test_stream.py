@@ -22,7 +22,7 @@ from hub.settings import Settings
 from hub.store.db import make_engine, migrate
 from schemas import wire
 from schemas.events import VerdictEvent
-from tests.hub.test_guard import Rec
+from tests.hub.kafka.test_guard import Rec
 
 
 def parked_sink(broker: KafkaBroker) -> list[tuple[bytes, dict[str, str]]]:

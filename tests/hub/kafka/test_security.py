@@ -43,8 +43,8 @@ from schemas.wire import agency_group
 from signing.pki import DemoPKI
 from tests._kafka import free_port, make_test_broker, start_or_unavailable
 from tests.conftest import A, B, C, PackageFactory
-from tests.hub.test_audit_kafka import running_recorder
-from tests.hub.test_router_kafka import message_id, running_router
+from tests.hub.audit.test_recorder_kafka import running_recorder
+from tests.hub.router.test_kafka import message_id, running_router
 
 pytestmark = pytest.mark.kafka(own_broker=True)
 
