@@ -89,7 +89,6 @@ class GuardMiddleware(BaseMiddleware):
     def __init__(self, msg: Any, /, *, context: Any, guard: RecordGuard[Any]) -> None:
         super().__init__(msg, context=context)
         self.guard = guard
-        self.failures = 0
 
     async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: Any) -> Any:
         """Run the handler inside the guard."""
