@@ -27,6 +27,14 @@ class BrokerUnavailableError(HubError):
         self.bootstrap = bootstrap
 
 
+class ServiceReplacedError(HubError):
+    """Another process took this service's place (e.g. a router fenced by its replacement).
+
+    ``edoc serve`` does not restart a service for this: the process stops, so a
+    frozen or duplicate process cannot keep coming back (docs/security.md).
+    """
+
+
 class KafkaLoginRefused(HubError):
     """The brokers answer but refuse this process's SASL login (user, password, or revoked)."""
 

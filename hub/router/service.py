@@ -34,7 +34,7 @@ from aiokafka import (
 from aiokafka.errors import KafkaConnectionError, KafkaError, ProducerFenced
 
 from hub.directory import Directory, follow_directory, load_directory_file
-from hub.errors import BrokerUnavailableError, HubError
+from hub.errors import BrokerUnavailableError, HubError, ServiceReplacedError
 from hub.kafka.client import TopicAdmin, client_config, consumer_config, producer_config
 from hub.kafka.guard import describe
 from hub.metrics import observe_decision
@@ -301,7 +301,7 @@ class RouterService:
                 )
         except ProducerFenced:
             self.index.rollback(tp.partition)
-            raise HubError(
+            raise ServiceReplacedError(
                 f"another router took over partition {tp.partition} while this one was "
                 "stalled; this one stops",
                 hint="a restarted router resumes cleanly; look for a frozen or duplicate process",

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.audit.recorder import AuditRecorder
 from hub.coverage.service import CoverageService
 from hub.coverage.store import CoverageStore
-from hub.errors import BrokerUnavailableError, HubError
+from hub.errors import BrokerUnavailableError, HubError, ServiceReplacedError
 from hub.kafka.client import explain_unavailable
 from hub.kafka.guard import describe
 from hub.lifecycle.service import LifecycleService
@@ -177,8 +177,10 @@ async def supervise(
             await runner(settings, stop, states)
             return
         except Exception as exc:
-            if not states.has_run(name):
-                raise  # it never started: a wrong deployment fails fast, with its hint
+            if not states.has_run(name) or isinstance(exc, ServiceReplacedError):
+                # It never started (a wrong deployment fails fast, with its hint), or
+                # another process took its place: restarting would fight that one.
+                raise
             error: BaseException = exc
             if isinstance(exc, BrokerUnavailableError):  # or was it a refused login?
                 error = await explain_unavailable(settings, exc)

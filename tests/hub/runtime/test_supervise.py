@@ -8,7 +8,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from hub.errors import HubError
+from hub.errors import HubError, ServiceReplacedError
 from hub.runtime.probes import create_health_app
 from hub.runtime.serve import supervise
 from hub.services import ServiceStates
@@ -81,3 +81,14 @@ async def test_readyz_names_the_service_being_restarted(kafka_bootstrap: str) ->
         states.running("audit")
         again = await c.get("/readyz")
         assert again.status_code == 200 and "unready" not in again.json()
+
+
+async def test_a_service_replaced_by_another_process_stops_serve_instead_of_restarting() -> None:
+    """A fenced router woken up must not come back and fight its replacement."""
+
+    async def fenced(settings: Settings, stop: asyncio.Event, states: ServiceStates) -> None:
+        states.running("router")
+        raise ServiceReplacedError("another router took over partition 0")
+
+    with pytest.raises(ServiceReplacedError):
+        await supervise("router", fenced, Settings(), asyncio.Event(), ServiceStates())
